@@ -1,0 +1,199 @@
+"""The pipeline: a video file -> Analysis. Each stream is decoded once; utterances go through the model in batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import features
+from .labels import EMOTIONS, SENTIMENTS
+from .media import MAX_DURATION_S, SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
+from .results import Analysis, Summary, UtteranceResult, top
+from .transcribe import (Span, asr_display_name, available_cores, default_asr, fixed_windows, load_asr,
+                         shape_utterances, transcribe)
+
+logger = logging.getLogger("mmsa")
+
+BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead, bounds memory
+Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
+
+
+class Analyzer:
+    """Loads a model and a speech recogniser once; analyses many files.
+
+    model: a MultimodalSentimentModel, or a Hub id / folder for from_pretrained (default: MMSA_MODEL, else the
+    bundled starter model); asr: a faster-whisper name or folder, or a loaded WhisperModel (default: MMSA_ASR,
+    else the packaged tiny.en).
+    """
+
+    def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
+                 max_duration: float | None = MAX_DURATION_S, threads: int | None = None,
+                 model_name: str | None = None):
+        from .loading import load_model
+
+        self.threads = threads or available_cores()
+        torch.set_num_threads(self.threads)
+        if model is None or isinstance(model, (str, os.PathLike)):
+            model, loaded_name = load_model(model)
+            model_name = model_name or loaded_name
+        self.model = model.eval()
+        self.model_name = model_name or getattr(model.config, "preset", "custom")
+        if asr is None or isinstance(asr, (str, os.PathLike)):
+            self.asr_name = str(asr or default_asr())
+            self.asr = load_asr(self.asr_name, self.threads)
+        else:
+            self.asr_name, self.asr = getattr(asr, "name", "custom"), asr
+        self.batch_size = batch_size
+        self.max_duration = max_duration
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def analyze(self, path: str | os.PathLike, progress: Progress | None = None) -> Analysis:
+        """Analyse one file. Raises MediaError (a ValueError) with a readable message for unusable input."""
+        report = progress or (lambda fraction, message: None)
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        t_all = time.perf_counter()
+
+        @contextmanager
+        def stage(name: str):
+            t = time.perf_counter()
+            yield
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+
+        report(0.0, "Reading the file")
+        with stage("probe"):
+            info = probe(path, self.max_duration)
+        audio = None
+        if info.has_audio:
+            report(0.02, "Decoding audio")
+            with stage("decode_audio"):
+                audio = decode_audio(path, SAMPLE_RATE, max_seconds=info.duration + 1.0)
+            if audio.size < SAMPLE_RATE * 0.05:
+                warnings.append("the audio track is empty or unreadable: analysed without audio and speech")
+                audio = None
+        else:
+            warnings.append("no audio track: analysed from the picture only, in fixed windows")
+        duration = info.duration
+        spans: list[Span] = []
+        if audio is not None:
+            report(0.05, "Transcribing speech")
+            with stage("transcribe"):
+                spans = transcribe(self.asr, audio, lambda f: report(0.05 + 0.55 * f, "Transcribing speech"))
+            spans = shape_utterances(spans, duration)
+            if not spans:
+                warnings.append("no speech found: analysed in fixed windows without text")
+        if not spans:
+            spans = fixed_windows(duration)
+        use_video = "video" in self.config.modalities and info.has_video
+        if "video" in self.config.modalities and not info.has_video:
+            warnings.append("no video stream: analysed without the picture")
+        results = self._classify(path, spans, audio, use_video, report, stage, warnings)
+        used = [m for m in self.config.modalities if any(m in u.modalities for u in results)]
+        missing_all = [i for i, u in enumerate(results) if not u.modalities]
+        if missing_all:
+            warnings.append(f"{len(missing_all)} utterance(s) had no input this model uses "
+                            f"({', '.join(self.config.modalities)}): their labels are the model's prior")
+        timings["total"] = time.perf_counter() - t_all
+        report(1.0, "Done")
+        return Analysis(model=self.model_name, duration=duration, utterances=results, summary=Summary.of(results),
+                        timings=timings, source=Path(path).name, asr=asr_display_name(self.asr_name),
+                        modalities=used, warnings=warnings)
+
+    def _classify(self, path, spans: list[Span], audio: np.ndarray | None, use_video: bool, report: Progress,
+                  stage, warnings: list[str]) -> list[UtteranceResult]:
+        cfg = self.config
+        n = len(spans)
+        frames: dict[int, np.ndarray] = {}
+        results: list[UtteranceResult | None] = [None] * n
+        done = 0
+
+        def run_batch(lo: int, hi: int) -> None:
+            nonlocal done
+            with stage("features"):
+                inputs = self._inputs(spans, lo, hi, audio, frames)
+            with stage("model"), torch.inference_mode():
+                out = self.model(**inputs)
+                probs = self.model.probabilities(out)
+            for j, i in enumerate(range(lo, hi)):
+                results[i] = self._result(spans[i], out, probs, j)
+                frames.pop(i, None)
+            done = hi
+            report(0.6 + 0.4 * done / n, f"Analysing utterances {done} of {n}")
+
+        report(0.6, f"Analysing utterances 0 of {n}")
+        if use_video:
+            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, cfg.frame_size)
+            try:
+                while True:
+                    with stage("decode_frames"):
+                        item = next(frame_iter, None)
+                    if item is None:
+                        break
+                    frames[item[0]] = item[1]
+                    # run every full batch whose frames have all arrived; frames of finished batches are freed
+                    while done + self.batch_size <= n and all(i in frames for i in range(done, done + self.batch_size)):
+                        run_batch(done, done + self.batch_size)
+            except MediaError as e:
+                warnings.append(f"video frames unreadable ({e}): analysed without the picture")
+            except Exception as e:  # a decoder failure must not lose the text and audio results
+                logger.warning("frame decoding failed: %s", e)
+                warnings.append("video frames could not be decoded: analysed without the picture")
+        while done < n:
+            run_batch(done, min(done + self.batch_size, n))
+        return [r for r in results if r is not None]
+
+    def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,
+                frames: dict[int, np.ndarray]) -> dict[str, Any]:
+        """Model inputs for spans[lo:hi] with per-sample presence masks."""
+        cfg = self.config
+        batch = spans[lo:hi]
+        inputs: dict[str, Any] = {"present": {}}
+        if "text" in cfg.modalities:
+            texts = [s.text for s in batch]
+            contexts = [features.context_of([p.text for p in spans[:i]], cfg) for i in range(lo, hi)]
+            tokens = features.tokenize(self.model.tokenizer, texts, cfg, contexts)
+            inputs.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                          token_type_ids=tokens.get("token_type_ids"))
+            inputs["present"]["text"] = torch.tensor([bool(t.strip()) for t in texts])
+        if "audio" in cfg.modalities:
+            has = audio is not None
+            waves = [audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if has else np.zeros(cfg.n_fft, np.float32)
+                     for s in batch]
+            mel, lengths = features.batch_log_mel(waves, cfg)
+            inputs.update(audio=mel, audio_lengths=lengths)
+            inputs["present"]["audio"] = torch.tensor([has and w.size >= cfg.n_fft for w in waves])
+        if "video" in cfg.modalities:
+            have = [i in frames for i in range(lo, hi)]
+            if any(have):
+                empty = np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)
+                clips = [frames.get(i, empty) for i in range(lo, hi)]
+                inputs["video"] = torch.stack([features.frames_to_tensor(c, cfg.frame_norm) for c in clips])
+            inputs["present"]["video"] = torch.tensor(have)
+        return inputs
+
+    def _result(self, span: Span, out, probs: dict[str, torch.Tensor], j: int) -> UtteranceResult:
+        present = [m for m in self.config.modalities if bool(out.present[m][j])]
+        by_modality = {}
+        for m in present:
+            if m in out.modality_logits:
+                e = torch.softmax(out.modality_logits[m]["emotion"][j].float(), -1).tolist()
+                s = torch.softmax(out.modality_logits[m]["sentiment"][j].float(), -1).tolist()
+                es, ss = dict(zip(EMOTIONS, e)), dict(zip(SENTIMENTS, s))
+                by_modality[m] = {"emotion": top(es), "emotion_scores": es, "sentiment": top(ss), "sentiment_scores": ss}
+        return UtteranceResult(
+            start=span.start, end=span.end, text=span.text,
+            emotion_scores=dict(zip(EMOTIONS, probs["emotion"][j].tolist())),
+            sentiment_scores=dict(zip(SENTIMENTS, probs["sentiment"][j].tolist())),
+            modalities=present, by_modality=by_modality,
+        )

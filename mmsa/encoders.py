@@ -1,0 +1,216 @@
+"""The three branch encoders. Each maps its inputs to a (batch, proj_dim) embedding."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from .config import VIDEO_BACKBONES_2D, VIDEO_BACKBONES_3D, ModelConfig
+
+logger = logging.getLogger("mmsa")
+
+
+def _freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def _encoder_layers(backbone: nn.Module) -> nn.ModuleList | None:
+    """The stack of transformer blocks of a transformers encoder, whatever the family names it."""
+    for path in ("encoder.layer", "encoder.layers", "transformer.layer", "layers", "layer"):
+        obj = backbone
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    return None
+
+
+class TextEncoder(nn.Module):
+    """Any transformers encoder, pooled to one vector, projected to proj_dim.
+
+    Inputs: input_ids, attention_mask (and token_type_ids when the family has them), shape = (batch, tokens).
+    """
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module | None = None):
+        super().__init__()
+        if backbone is None:
+            from transformers import AutoConfig, AutoModel
+
+            text_config = dict(config.text_config)
+            model_type = text_config.pop("model_type", None)
+            if not model_type:
+                raise ValueError("text_config has no 'model_type'; it must be a transformers config dict")
+            backbone = AutoModel.from_config(AutoConfig.for_model(model_type, **text_config))
+        self.backbone = backbone
+        self.pooling = config.text_pooling
+        hidden = backbone.config.hidden_size
+        self.projection = nn.Linear(hidden, config.proj_dim)
+        self.frozen_all = config.text_trainable_layers == 0
+        if config.text_trainable_layers >= 0:
+            _freeze(self.backbone)
+            if config.text_trainable_layers > 0:
+                layers = _encoder_layers(self.backbone)
+                if layers is None:
+                    raise ValueError(
+                        f"cannot find the layer stack of {type(backbone).__name__} to fine-tune its top "
+                        f"{config.text_trainable_layers} layers; use text_trainable_layers=0 (frozen) or -1 (all)"
+                    )
+                for layer in layers[-config.text_trainable_layers:]:
+                    for p in layer.parameters():
+                        p.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> "TextEncoder":
+        super().train(mode)
+        if self.frozen_all:  # a frozen encoder keeps its dropout off: it is a fixed feature extractor
+            self.backbone.eval()
+        return self
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled backbone output before projection, shape = (batch, hidden)."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and getattr(self.backbone.config, "type_vocab_size", 0):
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.backbone(**kwargs)
+        if self.pooling == "pooler":
+            pooled = getattr(out, "pooler_output", None)
+            if pooled is None:
+                raise ValueError(f"{type(self.backbone).__name__} has no pooler; use text_pooling='mean'")
+            return pooled
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.projection(self.embed(input_ids, attention_mask, token_type_ids))
+
+
+class AudioEncoder(nn.Module):
+    """Conv1d stack over log-mel frames. Input shape = (batch, n_mels, frames); lengths = valid frames."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = config.n_mels
+        for i, ch in enumerate(config.audio_channels):
+            layers += [nn.Conv1d(in_ch, ch, kernel_size=3), nn.BatchNorm1d(ch), nn.ReLU()]
+            if i < len(config.audio_channels) - 1:
+                layers.append(nn.MaxPool1d(2))
+            in_ch = ch
+        self.conv_layers = nn.Sequential(*layers)
+        self.projection = nn.Sequential(nn.Linear(in_ch, config.proj_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.masked = config.audio_pooling == "masked_mean"
+        self.n_mels = config.n_mels
+        # shortest input that survives the convolutions and pools
+        self.min_frames = self._min_frames(len(config.audio_channels))
+
+    @staticmethod
+    def _min_frames(n_blocks: int) -> int:
+        need = 1
+        for i in reversed(range(n_blocks)):
+            if i < n_blocks - 1:
+                need *= 2
+            need += 2
+        return need
+
+    def _out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for layer in self.conv_layers:
+            if isinstance(layer, nn.Conv1d):
+                lengths = lengths - 2
+            elif isinstance(layer, nn.MaxPool1d):
+                lengths = torch.div(lengths, 2, rounding_mode="floor")
+        return lengths.clamp_min(1)
+
+    def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels or mel.shape[2] < self.min_frames:
+            raise ValueError(
+                f"audio input must have shape (batch, {self.n_mels}, frames>={self.min_frames}), "
+                f"got {tuple(mel.shape)}"
+            )
+        feats = self.conv_layers(mel)  # (batch, channels, frames')
+        if self.masked and lengths is not None:
+            out_len = self._out_lengths(lengths.to(feats.device)).clamp_max(feats.shape[-1])
+            mask = torch.arange(feats.shape[-1], device=feats.device)[None, :] < out_len[:, None]
+            mask = mask.unsqueeze(1).to(feats.dtype)
+            pooled = (feats * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+        else:
+            pooled = feats.mean(-1)
+        return self.projection(pooled)
+
+
+def _torchvision_model(name: str, pretrained: bool) -> nn.Module:
+    """A torchvision model by name; with pretrained, its DEFAULT weights enum (downloads once, then cached)."""
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(name).DEFAULT if pretrained else None
+    try:
+        return torchvision.models.get_model(name, weights=weights)
+    except Exception as e:  # urllib errors, hash mismatches, no network
+        raise RuntimeError(
+            f"could not load the pretrained {name} weights ({weights}): {e}. Without network access, "
+            f"build with pretrained=False, or place the file in torch's hub cache (~/.cache/torch/hub/checkpoints)."
+        ) from e
+
+
+class VideoEncoder(nn.Module):
+    """Frames of one utterance -> embedding. Input shape = (batch, frames, 3, size, size)."""
+
+    def __init__(self, config: ModelConfig, pretrained: bool = False):
+        super().__init__()
+        name = config.video_backbone
+        self.kind = "3d" if name in VIDEO_BACKBONES_3D or name == "tiny3d" else "2d"
+        if name == "tiny3d":
+            self.backbone = nn.Sequential(
+                nn.Conv3d(3, 8, kernel_size=3, stride=2, padding=1), nn.BatchNorm3d(8), nn.ReLU(),
+                nn.Conv3d(8, 16, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+                nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+            )
+            feat = 16
+        elif name in VIDEO_BACKBONES_3D:
+            self.backbone = _torchvision_model(name, pretrained)
+            feat = self.backbone.fc.in_features
+            self.backbone.fc = nn.Identity()
+        elif name in VIDEO_BACKBONES_2D:
+            self.backbone = _torchvision_model(name, pretrained)
+            if name == "resnet18":
+                feat = self.backbone.fc.in_features
+                self.backbone.fc = nn.Identity()
+            else:  # mobilenet_v3_small: keep features + pooling, drop the ImageNet classifier
+                feat = self.backbone.classifier[0].in_features
+                self.backbone.classifier = nn.Identity()
+        else:
+            raise ValueError(f"unknown video backbone {name!r}")
+        self.projection = nn.Sequential(nn.Linear(feat, config.proj_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.frozen = not config.video_trainable and name != "tiny3d"
+        if self.frozen:
+            _freeze(self.backbone)
+        self.num_frames, self.frame_size = config.num_frames, config.frame_size
+
+    def train(self, mode: bool = True) -> "VideoEncoder":
+        super().train(mode)
+        if self.frozen:  # frozen BatchNorm statistics stay as pretrained
+            self.backbone.eval()
+        return self
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Backbone features before projection, shape = (batch, features)."""
+        if frames.dim() != 5 or frames.shape[2] != 3:
+            raise ValueError(
+                f"video input must have shape (batch, frames, 3, height, width), got {tuple(frames.shape)}"
+            )
+        b, t = frames.shape[:2]
+        if self.kind == "3d":
+            return self.backbone(frames.transpose(1, 2))  # (batch, 3, frames, h, w)
+        feats = self.backbone(frames.flatten(0, 1))  # every frame through the image net
+        return feats.view(b, t, -1).mean(1)  # temporal average pooling
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.embed(frames))

@@ -1,0 +1,60 @@
+"""Analysis -> JSON, CSV, SRT and WebVTT. Subtitles carry the emotion and sentiment under the words."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .results import Analysis
+
+FORMATS = ("json", "csv", "srt", "vtt")
+
+
+def to_json(analysis: Analysis) -> str:
+    return json.dumps(analysis.to_dict(), ensure_ascii=False, indent=2)
+
+
+def to_csv(analysis: Analysis) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["start", "end", "text", "emotion", "emotion_confidence", "sentiment", "sentiment_confidence",
+                     "modalities"])
+    for u in analysis.utterances:
+        writer.writerow([f"{u.start:.3f}", f"{u.end:.3f}", u.text, u.emotion, f"{u.emotion_scores[u.emotion]:.4f}",
+                         u.sentiment, f"{u.sentiment_scores[u.sentiment]:.4f}", "+".join(u.modalities)])
+    return buf.getvalue()
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = int(round(max(seconds, 0.0) * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def caption(u) -> str:
+    """Two lines: what was said, then [emotion 87% · sentiment 64%]."""
+    label = (f"[{u.emotion} {u.emotion_scores[u.emotion]:.0%} · "
+             f"{u.sentiment} {u.sentiment_scores[u.sentiment]:.0%}]")
+    text = " ".join(u.text.replace("-->", "->").split())  # no cue separators or blank lines inside a cue
+    return f"{text}\n{label}" if text else label
+
+
+def to_srt(analysis: Analysis) -> str:
+    blocks = [f"{i}\n{_stamp(u.start, ',')} --> {_stamp(u.end, ',')}\n{caption(u)}\n"
+              for i, u in enumerate(analysis.utterances, 1)]
+    return "\n".join(blocks)
+
+
+def to_vtt(analysis: Analysis) -> str:
+    blocks = [f"{_stamp(u.start, '.')} --> {_stamp(u.end, '.')}\n{caption(u)}\n" for u in analysis.utterances]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def export(analysis: Analysis, fmt: str) -> str:
+    writers = {"json": to_json, "csv": to_csv, "srt": to_srt, "vtt": to_vtt}
+    if fmt not in writers:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return writers[fmt](analysis)

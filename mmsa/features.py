@@ -1,0 +1,113 @@
+"""Model inputs from raw media: frames -> tensor, waveform -> log-mel, text -> tokens.
+
+Training and inference both call these, so a model never sees inputs prepared differently from training.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .config import ModelConfig
+
+LOG_EPS = 1e-6  # floor before log so silence gives a finite value
+# per-channel statistics of each frame normalisation (RGB); "unit" only scales to [0, 1] as the seed did
+FRAME_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def sample_times(start: float, end: float, n: int) -> np.ndarray:
+    """n timestamps spread over [start, end], each at the centre of its 1/n slice. shape = (n,)"""
+    span = max(end - start, 0.0)
+    return start + (np.arange(n) + 0.5) * span / n
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """RGB uint8 (h, w, 3) -> (size, size, 3): shorter side scaled to size, then centre crop."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    frame = cv2.resize(frame, (nw, nh), interpolation=interp)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return frame[top:top + size, left:left + size]
+
+
+def frames_to_tensor(frames: np.ndarray, norm: str) -> torch.Tensor:
+    """Resized RGB uint8 frames (frames, size, size, 3) -> float tensor (frames, 3, size, size), normalised."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must have shape (frames, height, width, 3), got {frames.shape}")
+    mean, std = FRAME_STATS[norm]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_transform(sample_rate: int, n_fft: int, hop_length: int, n_mels: int):
+    import torchaudio
+
+    return torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length,
+                                                n_mels=n_mels)
+
+
+def log_mel(waveform: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """Mono waveform at config.sample_rate (samples,) -> standardised log-mel, shape = (n_mels, n_frames).
+
+    Clips longer than audio_max_frames keep their middle, where speech of an utterance usually is.
+    """
+    wav = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    if wav.dim() != 1:
+        raise ValueError(f"waveform must be mono with shape (samples,), got {tuple(wav.shape)}")
+    min_samples = config.n_fft
+    if wav.numel() < min_samples:  # too short for one FFT window: pad with silence
+        wav = torch.nn.functional.pad(wav, (0, min_samples - wav.numel()))
+    mel = _mel_transform(config.sample_rate, config.n_fft, config.hop_length, config.n_mels)(wav)
+    mel = torch.log(mel + LOG_EPS)
+    mel = (mel - mel.mean()) / mel.std().clamp_min(1e-5)
+    if mel.shape[1] > config.audio_max_frames:
+        start = (mel.shape[1] - config.audio_max_frames) // 2
+        mel = mel[:, start:start + config.audio_max_frames]
+    return mel
+
+
+def batch_log_mel(waveforms: Sequence[np.ndarray], config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Waveforms -> zero-padded log-mels (batch, n_mels, audio_max_frames) and valid lengths (batch,)."""
+    out = torch.zeros(len(waveforms), config.n_mels, config.audio_max_frames)
+    lengths = torch.zeros(len(waveforms), dtype=torch.long)
+    for i, wav in enumerate(waveforms):
+        mel = log_mel(wav, config)
+        out[i, :, :mel.shape[1]] = mel
+        lengths[i] = mel.shape[1]
+    return out, lengths
+
+
+def tokenize(tokenizer, texts: Sequence[str], config: ModelConfig,
+             contexts: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Utterances (and optional dialogue context, earlier turns joined) -> padded token tensors (batch, tokens).
+
+    The context is the second sequence of a pair; context_of() already kept only its most recent words, and
+    longest-first truncation trims the (longer) context before the utterance.
+    """
+    texts = [t if t else "" for t in texts]
+    kwargs = dict(padding=True, truncation=True, max_length=config.text_max_length, return_tensors="pt")
+    if config.dialogue_context > 0 and contexts is not None:
+        ctx = [c if c else "" for c in contexts]
+        if any(ctx):
+            return dict(tokenizer(list(texts), ctx, **kwargs))
+    return dict(tokenizer(list(texts), **kwargs))
+
+
+def context_of(previous: Sequence[str], config: ModelConfig) -> str:
+    """The dialogue context of an utterance: its last config.dialogue_context predecessors, most recent last."""
+    if config.dialogue_context <= 0:
+        return ""
+    words = " ".join(p for p in previous[-config.dialogue_context:] if p).split()
+    return " ".join(words[-config.text_max_length:])  # a token is at least a word: this bounds the work

@@ -1,0 +1,81 @@
+"""Make real media for examples and tests: espeak-ng speech over moving ffmpeg frames. Needs both on PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise RuntimeError(f"{tool} is not installed; on Debian/Ubuntu: apt-get install {tool}")
+    return path
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+
+
+def speak(text: str, wav_path: str | os.PathLike, voice: str = "en-us", speed: int = 150, pitch: int = 50) -> Path:
+    """Synthesise speech with espeak-ng into a WAV file."""
+    _run([_need("espeak-ng"), "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav_path), text])
+    return Path(wav_path)
+
+
+def make_video(path: str | os.PathLike, text: str | None = None, *, duration: float | None = None,
+               size: tuple[int, int] = (320, 240), fps: int = 25, pattern: str = "testsrc2",
+               audio: bool = True, video: bool = True, voice: str = "en-us", pitch: int = 50,
+               lead_silence: float = 0.3) -> Path:
+    """Render a clip: moving test-pattern frames and, with text, that text spoken by espeak-ng.
+
+    Without text, audio (if wanted) is silence. duration defaults to the speech plus a little padding.
+    pattern is any ffmpeg lavfi video source expression, e.g. "testsrc2", "color=c=red".
+    """
+    ffmpeg = _need("ffmpeg")
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs: list[str] = []
+        speech_len = 0.0
+        if audio and text:
+            wav = speak(text, Path(tmp) / "speech.wav", voice=voice, pitch=pitch)
+            speech_len = _wav_seconds(wav)
+            inputs += ["-i", str(wav)]
+        total = duration if duration is not None else speech_len + lead_silence + 0.5
+        if video:
+            src = pattern if "=" in pattern else f"{pattern}=size={size[0]}x{size[1]}:rate={fps}"
+            if "size=" not in src and "s=" not in src:
+                src += f":size={size[0]}x{size[1]}:rate={fps}"
+            inputs = ["-f", "lavfi", "-i", src] + inputs
+        if audio and not text:
+            inputs += ["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono"]
+        cmd = [ffmpeg, "-y", "-loglevel", "error", *inputs, "-t", f"{total:.3f}"]
+        if audio and text:  # delay the speech a little so it starts inside the clip, then pad with silence
+            idx = 1 if video else 0
+            delay = int(lead_silence * 1000)
+            cmd += ["-filter_complex", f"[{idx}:a]adelay={delay}:all=1,apad[a]", "-map", "[a]"]
+            if video:
+                cmd += ["-map", "0:v"]
+        if video:
+            cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+        if audio:
+            cmd += ["-c:a", "aac" if path.suffix.lower() in (".mp4", ".mov", ".m4a") else _audio_codec(path)]
+        _run(cmd + [str(path)])
+    return path
+
+
+def _audio_codec(path: Path) -> str:
+    return {".wav": "pcm_s16le", ".mp3": "libmp3lame", ".webm": "libopus", ".mkv": "aac", ".ogg": "libvorbis"}.get(
+        path.suffix.lower(), "aac")
+
+
+def _wav_seconds(wav: Path) -> float:
+    import wave
+
+    with wave.open(str(wav)) as w:
+        return w.getnframes() / float(w.getframerate())
