@@ -1,0 +1,41 @@
+import csv
+import io
+import json
+
+from mmsa.export import export, to_srt, to_vtt
+from mmsa.results import Analysis, Summary, UtteranceResult
+from mmsa.labels import EMOTIONS, SENTIMENTS
+
+
+def _analysis():
+    def scores(labels, winner):
+        return {l: (0.7 if l == winner else 0.3 / (len(labels) - 1)) for l in labels}
+
+    us = [UtteranceResult(0.5, 2.25, "I can't believe it!", scores(EMOTIONS, "surprise"), scores(SENTIMENTS, "positive"),
+                          ["text", "audio"]),
+          UtteranceResult(3661.0, 3662.5, "Fine --> whatever", scores(EMOTIONS, "anger"), scores(SENTIMENTS, "negative"),
+                          ["text"])]
+    return Analysis("tiny", 3663.0, us, Summary.of(us), {"total": 1.0})
+
+
+def test_srt_has_times_text_and_labels():
+    srt = to_srt(_analysis())
+    blocks = srt.strip().split("\n\n")
+    assert blocks[0].splitlines() == ["1", "00:00:00,500 --> 00:00:02,250", "I can't believe it!",
+                                      "[surprise 70% · positive 70%]"]
+    assert blocks[1].splitlines()[1] == "01:01:01,000 --> 01:01:02,500"
+    assert "Fine -> whatever" in blocks[1]
+
+
+def test_vtt_header_and_dot_milliseconds():
+    vtt = to_vtt(_analysis())
+    assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.250\n")
+    assert vtt.count("-->") == 2  # the one inside the text was neutralised
+
+
+def test_csv_and_json_round_trip():
+    rows = list(csv.DictReader(io.StringIO(export(_analysis(), "csv"))))
+    assert rows[0]["emotion"] == "surprise" and rows[0]["modalities"] == "text+audio"
+    assert float(rows[1]["sentiment_confidence"]) == 0.7
+    data = json.loads(export(_analysis(), "json"))
+    assert data["utterances"][1]["emotion"] == "anger" and data["summary"]["emotion"] in EMOTIONS
