@@ -26,6 +26,10 @@ BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead,
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
 
+class AnalysisTimeout(MediaError):
+    """The analysis ran past the configured time limit."""
+
+
 class Analyzer:
     """Loads a model and a speech recogniser once; analyses many files.
 
@@ -36,7 +40,7 @@ class Analyzer:
 
     def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
                  max_duration: float | None = MAX_DURATION_S, threads: int | None = None,
-                 model_name: str | None = None):
+                 model_name: str | None = None, time_limit: float | None = None):
         from .loading import load_model
 
         self.threads = threads or available_cores()
@@ -53,6 +57,17 @@ class Analyzer:
             self.asr_name, self.asr = getattr(asr, "name", "custom"), asr
         self.batch_size = batch_size
         self.max_duration = max_duration
+        self.time_limit = time_limit  # seconds per analysis; checked between stages, batches and ASR segments
+
+    def warm_up(self) -> None:
+        """One pass of every stage on synthetic input, so the first user does not pay for lazy initialisation."""
+        cfg = self.config
+        silence = np.zeros(SAMPLE_RATE, np.float32)
+        list(self.asr.transcribe(silence, beam_size=1, vad_filter=False)[0])
+        span = [Span(0.0, 1.0, "hello there")]
+        frames = {0: np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)}
+        with torch.inference_mode():
+            self.model(**self._inputs(span, 0, 1, silence, frames))
 
     @property
     def config(self):
@@ -60,10 +75,16 @@ class Analyzer:
 
     def analyze(self, path: str | os.PathLike, progress: Progress | None = None) -> Analysis:
         """Analyse one file. Raises MediaError (a ValueError) with a readable message for unusable input."""
-        report = progress or (lambda fraction, message: None)
         timings: dict[str, float] = {}
         warnings: list[str] = []
         t_all = time.perf_counter()
+
+        def report(fraction: float, message: str) -> None:
+            if self.time_limit is not None and time.perf_counter() - t_all > self.time_limit:
+                raise AnalysisTimeout(f"{Path(path).name}: analysis stopped after the time limit of "
+                                      f"{self.time_limit:.0f} s; try a shorter clip")
+            if progress is not None:
+                progress(fraction, message)
 
         @contextmanager
         def stage(name: str):

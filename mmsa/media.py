@@ -131,7 +131,9 @@ def _duration(container, video, audio) -> float:
 
 
 def _reason(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    """The gist of a decoder error, without the file path FFmpeg appends."""
+    text = getattr(e, "strerror", None) or str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _clock(seconds: float) -> str:

@@ -1,0 +1,165 @@
+"""The real app on a loopback port: gradio_client, headless Chromium, bad input, concurrency."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SPEECH_WORDS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = dict(os.environ, MMSA_MODEL=str(tiny_model_dir), GRADIO_SERVER_NAME="127.0.0.1",
+               GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited early:\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail(f"app did not start:\n{log.read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def _strip(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("timings", "source")}
+
+
+def _assert_close(a, b, path="result"):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert abs(a - b) <= 2e-4, f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def test_client_gets_the_analyzer_answer(client, speech_video, tiny_model_dir):
+    from gradio_client import handle_file
+
+    from mmsa.analyze import Analyzer
+
+    result = client.predict(handle_file(str(speech_video)), api_name="/analyze")
+    assert {"model", "duration", "utterances", "summary", "timings"} <= set(result)
+    text = " ".join(u["text"] for u in result["utterances"]).lower()
+    assert all(w in text for w in SPEECH_WORDS), text
+    expected = Analyzer(str(tiny_model_dir)).analyze(speech_video).to_dict()
+    _assert_close(_strip(result), _strip(expected))
+
+
+def test_bad_file_fails_over_the_api_and_the_next_request_succeeds(client, speech_video, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("this is a text file, not a video\n")
+    with pytest.raises(Exception, match="not a readable audio or video file"):
+        client.predict(handle_file(str(bad)), api_name="/analyze")
+    ok = client.predict(handle_file(str(speech_video)), api_name="/analyze")
+    assert ok["utterances"]
+
+
+def test_four_concurrent_requests_all_complete(client, speech_video):
+    from gradio_client import handle_file
+
+    def one(_):
+        return client.predict(handle_file(str(speech_video)), api_name="/analyze")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(4), timeout=600))
+    assert len(results) == 4
+    assert all(r["utterances"] and "happy" in " ".join(u["text"] for u in r["utterances"]).lower() for r in results)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's Chromium, headless, with a fresh profile; never a downloaded browser."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path("/usr/bin/chromium").exists(), "apt-get install chromium (.ci/run does)"
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path="/usr/bin/chromium", headless=True,
+            viewport={"width": 1280, "height": 1800},
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"])
+        yield context
+        context.close()
+
+
+def _upload(page, app_url, path: Path):
+    page.goto(app_url, wait_until="networkidle")
+    page.locator("#video-in input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(1000)
+    page.locator("#analyze-btn").click()
+
+
+def test_browser_upload_analyze_and_read_results(browser, app_url, speech_video, tmp_path):
+    page = browser.new_page()
+    _upload(page, app_url, speech_video)
+    from playwright.sync_api import expect
+
+    table = page.locator("#utterances")
+    expect(table).to_contain_text("happy", timeout=120_000)
+    expect(page.locator("#transcript")).to_contain_text("happy")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(tmp_path / "analysis.png"), full_page=True)
+    body = page.inner_text("body").lower()
+    assert all(w in body for w in SPEECH_WORDS)
+    assert any(e in table.inner_text().lower() for e in ("anger", "disgust", "fear", "joy", "neutral", "sadness",
+                                                           "surprise"))
+    assert "tiny.en" in page.inner_text("#model-note")
+    page.close()
+
+
+def test_browser_shows_an_error_for_a_text_file(browser, app_url, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is a text file pretending to be a video\n")
+    page = browser.new_page()
+    _upload(page, app_url, bad)
+    page.get_by_text("not a readable audio or video file", exact=False).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "error.png"))
+    page.close()
