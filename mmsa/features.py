@@ -89,6 +89,16 @@ def batch_log_mel(waveforms: Sequence[np.ndarray], config: ModelConfig) -> tuple
     return out, lengths
 
 
+# typographic punctuation -> ASCII: MELD's gold transcripts use the former, speech recognisers the latter
+_PUNCT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2014": " - ", "\u2013": "-",
+                        "\u2026": "...", "\u00a0": " ", "\u0092": "'", "\u0085": "...", "\u0097": " - "})
+
+
+def normalize_text(text: str) -> str:
+    """One spelling of punctuation and spaces for training and inference alike."""
+    return " ".join(str(text).translate(_PUNCT).split())
+
+
 def tokenize(tokenizer, texts: Sequence[str], config: ModelConfig,
              contexts: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
     """Utterances (and optional dialogue context, earlier turns joined) -> padded token tensors (batch, tokens).
@@ -96,10 +106,10 @@ def tokenize(tokenizer, texts: Sequence[str], config: ModelConfig,
     The context is the second sequence of a pair; context_of() already kept only its most recent words, and
     longest-first truncation trims the (longer) context before the utterance.
     """
-    texts = [t if t else "" for t in texts]
+    texts = [normalize_text(t) if t else "" for t in texts]
     kwargs = dict(padding=True, truncation=True, max_length=config.text_max_length, return_tensors="pt")
     if config.dialogue_context > 0 and contexts is not None:
-        ctx = [c if c else "" for c in contexts]
+        ctx = [normalize_text(c) if c else "" for c in contexts]
         if any(ctx):
             return dict(tokenizer(list(texts), ctx, **kwargs))
     return dict(tokenizer(list(texts), **kwargs))

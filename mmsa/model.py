@@ -183,10 +183,20 @@ class MultimodalSentimentModel(
         audio_lengths: torch.Tensor | None = None,
         video: torch.Tensor | None = None,
         present: dict[str, torch.Tensor] | None = None,
+        text_features: torch.Tensor | None = None,
+        video_features: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Shapes: input_ids/attention_mask (batch, tokens); audio (batch, n_mels, frames) with audio_lengths
         (batch,); video (batch, frames, 3, size, size); present[m] bool (batch,) for samples that have modality m
-        (default: every sample that was given that input)."""
+        (default: every sample that was given that input).
+
+        text_features / video_features: frozen-backbone outputs computed earlier (training's feature cache),
+        shape (batch, backbone width); they replace input_ids / video and skip the backbone.
+        """
+        if text_features is not None:
+            input_ids = text_features
+        if video_features is not None:
+            video = video_features
         inputs = {"text": input_ids, "audio": audio, "video": video}
         for m, value in inputs.items():
             if value is not None and m not in self.config.modalities:
@@ -213,16 +223,23 @@ class MultimodalSentimentModel(
 
         embeddings: dict[str, torch.Tensor] = {}
         if "text" in self.config.modalities:
-            if input_ids is not None and attention_mask is None:
+            if text_features is None and input_ids is not None and attention_mask is None:
                 raise ValueError("text input needs attention_mask as well as input_ids")
-            embeddings["text"] = self._branch("text", batch, masks["text"], lambda i: self.text_encoder(
-                sel(input_ids, i), sel(attention_mask, i), sel(token_type_ids, i)))
+            if text_features is not None:
+                run_text = lambda i: self.text_encoder.projection(sel(text_features, i))  # noqa: E731
+            else:
+                run_text = lambda i: self.text_encoder(  # noqa: E731
+                    sel(input_ids, i), sel(attention_mask, i), sel(token_type_ids, i))
+            embeddings["text"] = self._branch("text", batch, masks["text"], run_text)
         if "audio" in self.config.modalities:
             embeddings["audio"] = self._branch("audio", batch, masks["audio"], lambda i: self.audio_encoder(
                 sel(audio, i), sel(audio_lengths, i)))
         if "video" in self.config.modalities:
-            embeddings["video"] = self._branch("video", batch, masks["video"],
-                                               lambda i: self.video_encoder(sel(video, i)))
+            if video_features is not None:
+                run_video = lambda i: self.video_encoder.projection(sel(video_features, i))  # noqa: E731
+            else:
+                run_video = lambda i: self.video_encoder(sel(video, i))  # noqa: E731
+            embeddings["video"] = self._branch("video", batch, masks["video"], run_video)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)
         if self.config.per_modality_heads:

@@ -1,0 +1,271 @@
+"""Training end to end on generated clips: MELD layout, resume, evaluate, modality probe, feature cache, push."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmsa.labels import EMOTIONS, SENTIMENTS
+from mmsa.model import MultimodalSentimentModel
+from mmsa.synth import make_video
+
+LINES = {  # one line per emotion, with a sentiment that fits it
+    "anger": ("I am so angry with you right now", "negative"),
+    "disgust": ("That is absolutely disgusting", "negative"),
+    "fear": ("I am scared something terrible will happen", "negative"),
+    "joy": ("This is the best day of my life", "positive"),
+    "neutral": ("The meeting is at three o'clock", "neutral"),
+    "sadness": ("I miss her so much", "negative"),
+    "surprise": ("Wow, I did not expect that", "positive"),
+}
+MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID", "Season",
+               "Episode", "StartTime", "EndTime"]
+
+
+def write_meld_split(root: Path, csv_name: str, clip_dir: str, dialogues: int, broken: bool = False) -> Path:
+    (root / clip_dir).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for d in range(dialogues):
+        for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
+            rows.append([len(rows) + 1, text.replace("'", "\u2019"), "Ross", emotion, sentiment, d, u, 1, 1,
+                         "00:00:01,000", "00:00:02,000"])
+            make_video(root / clip_dir / f"dia{d}_utt{u}.mp4", text, size=(64, 48), fps=10)
+    if broken:  # a clip that cannot be read: skipped and reported, never a crash
+        rows.append([len(rows) + 1, "Broken clip here", "Joey", "joy", "positive", dialogues, 0, 1, 1,
+                     "00:00:01,000", "00:00:02,000"])
+        (root / clip_dir / f"dia{dialogues}_utt0.mp4").write_text("not a video")
+    path = root / csv_name
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(MELD_HEADER)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def meld_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("meld")
+    write_meld_split(root, "train_sent_emo.csv", "train_splits", dialogues=2, broken=True)
+    write_meld_split(root, "dev_sent_emo.csv", "dev_splits_complete", dialogues=1)
+    return root
+
+
+def train(*args: str) -> int:
+    from training.train import main
+
+    return main(list(args))
+
+
+def test_meld_layout_train_resume_evaluate_load(meld_root, tiny_model_dir, tmp_path):
+    out, cache = tmp_path / "model", tmp_path / "cache"
+    common = ["--train", str(meld_root / "train_sent_emo.csv"), "--dev", str(meld_root / "dev_sent_emo.csv"),
+              "--init-from", str(tiny_model_dir), "--output-dir", str(out), "--cache-dir", str(cache),
+              "--batch-size", "4", "--patience", "5", "--class-weighting", "balanced", "--label-smoothing", "0.1"]
+    assert train(*common, "--epochs", "2") == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert [h["epoch"] for h in report["history"]] == [1, 2]
+    assert report["train"]["n"] == 14 and report["train"]["skipped"] == 1
+    assert "dia2_utt0" in report["train"]["skipped_clips"][0]
+    assert {"temperature", "ece_before", "ece_after"} <= set(report["calibration"]["emotion"])
+
+    assert train(*common, "--epochs", "3", "--resume") == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert [h["epoch"] for h in report["history"]] == [1, 2, 3]
+
+    model = MultimodalSentimentModel.from_pretrained(str(out))
+    assert model.config.emotion_temperature == pytest.approx(report["calibration"]["emotion"]["temperature"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 7 and set(metrics["emotion"]["per_class"]) == set(EMOTIONS)
+    assert (out / "emotion_confusion.png").stat().st_size > 1000
+
+    from training.evaluate import main as evaluate_main
+
+    target = tmp_path / "eval" / "metrics.json"
+    assert evaluate_main(["--model", str(out), "--csv", str(meld_root / "dev_sent_emo.csv"), "-o", str(target)]) == 0
+    got = json.loads(target.read_text())
+    assert set(got) >= {"n", "emotion", "sentiment"} and got["n"] == 7
+    assert set(got["emotion"]) >= {"accuracy", "weighted_f1", "macro_f1", "per_class"}
+    assert set(got["sentiment"]["per_class"]) == set(SENTIMENTS)
+    # evaluation from the clips reproduces the training run's own dev figures
+    assert got["emotion"]["weighted_f1"] == pytest.approx(metrics["emotion"]["weighted_f1"], abs=1e-6)
+    assert (target.parent / "sentiment_confusion.png").is_file()
+
+
+def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
+    from training.data import load_meld
+
+    csv_path = tmp_path / "dev_sent_emo.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(MELD_HEADER)
+        for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
+            w.writerow([u + 1, text, "Monica", emotion, sentiment, 0, u, 1, 1, "0", "0"])
+    ds = load_meld(csv_path)
+    assert len(ds) == 7 and not ds.has_clips
+    out = tmp_path / "m"
+    assert train("--train", str(csv_path), "--dev", str(csv_path), "--init-from", str(tiny_model_dir),
+                 "--text-only", "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c")) == 0
+    assert MultimodalSentimentModel.from_pretrained(str(out))
+
+
+def test_unknown_label_names_the_row(tmp_path):
+    from training.data import DataError, load_generic
+
+    p = tmp_path / "mine.csv"
+    p.write_text("path,text,emotion,sentiment\na.mp4,hi,joy,positive\nb.mp4,hey,happiness,positive\n")
+    with pytest.raises(DataError, match=r"mine.csv, row 3: unknown emotion label 'happiness'"):
+        load_generic(p)
+    assert train("--train", str(p), "--epochs", "1", "--output-dir", str(tmp_path / "o")) == 1
+
+
+# ---------------------------------------------------------------- modality probe
+PROBE_CLASSES = ["anger", "joy", "sadness"]
+
+
+def _probe_dataset(root: Path, carrier: str, per_class: int) -> Path:
+    """A generic CSV whose label only the `carrier` modality can tell; the other two are constant."""
+    root.mkdir(parents=True, exist_ok=True)
+    colours = {"anger": "red", "joy": "yellow", "sadness": "blue"}
+    pitches = {"anger": 220, "joy": 880, "sadness": 3000}
+    words = {"anger": "banana", "joy": "umbrella", "sadness": "keyboard"}
+    rows = []
+    for c in PROBE_CLASSES:
+        for k in range(per_class):
+            path = root / f"{c}_{k}.mp4"
+            colour = colours[c] if carrier == "video" else "gray"
+            freq = pitches[c] if carrier == "audio" else 440
+            # jitter so examples differ within a class
+            size = "48x48"
+            _render(path, colour, freq * (1 + 0.03 * (k % 3)), size, duration=1.0 + 0.1 * k)
+            text = f"{words[c]} number {k}" if carrier == "text" else f"hello number {k}"
+            sentiment = {"anger": "negative", "joy": "positive", "sadness": "negative"}[c]
+            rows.append([path.name, text, c, sentiment])
+    csv_path = root / "data.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "text", "emotion", "sentiment"])
+        w.writerows(rows)
+    return csv_path
+
+
+def _render(path: Path, colour: str, freq: float, size: str, duration: float) -> None:
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"color=c={colour}:size={size}:rate=8",
+                    "-f", "lavfi", "-i", f"sine=frequency={freq:.0f}:sample_rate=16000", "-t", f"{duration:.2f}",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)
+
+
+@pytest.mark.parametrize("carrier", ["video", "audio", "text"])
+def test_modality_probe_every_branch_learns(carrier, tmp_path, tiny_model_dir):
+    train_csv = _probe_dataset(tmp_path / "train", carrier, per_class=8)
+    dev_csv = _probe_dataset(tmp_path / "dev", carrier, per_class=4)
+    out = tmp_path / "model"
+    assert train("--train", str(train_csv), "--dev", str(dev_csv), "--init-from", str(tiny_model_dir),
+                 "--epochs", "40", "--patience", "40", "--batch-size", "8", "--lr", "3e-3", "--backbone-lr", "1e-3",
+                 "--modality-dropout", "0", "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 "--seed", "0") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["emotion"]["accuracy"] >= 0.9, (carrier, metrics["emotion"])
+    # and the carrier's own head learned it too: which modality said what is real
+    from training.data import load_generic
+
+    model = MultimodalSentimentModel.from_pretrained(str(out))
+    from training.featurize import Featurizer
+    from training.loop import make_loader, model_inputs
+
+    feats = Featurizer(model, tmp_path / "cache")(load_generic(dev_csv), "dev")
+    import torch
+
+    with torch.no_grad():
+        preds, truth = [], []
+        for batch in make_loader(feats, model, 16, shuffle=False):
+            out_ = model(**model_inputs(batch))
+            preds.append(out_.modality_logits[carrier]["emotion"].argmax(1))
+            truth.append(batch["emotion"])
+    acc = float((torch.cat(preds) == torch.cat(truth)).float().mean())
+    assert acc >= 0.9, (carrier, acc)
+
+
+# ---------------------------------------------------------------- feature cache
+def test_feature_cache_hits_and_invalidates(meld_root, tmp_path, minilm_dir):
+    from training.data import load_meld
+    from training.featurize import Featurizer
+
+    model = MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, pretrained=False,
+                                                 num_frames=2, frame_size=32)
+    ds = load_meld(meld_root / "dev_sent_emo.csv")
+    first = Featurizer(model, tmp_path / "c")
+    a = first(ds)
+    assert first.cache.misses > 0 and first.cache.hits == 0
+    second = Featurizer(model, tmp_path / "c")
+    b = second(load_meld(meld_root / "dev_sent_emo.csv"))
+    assert second.cache.misses == 0 and second.cache.hits == first.cache.misses
+    assert np.allclose(a.video_features.numpy(), b.video_features.numpy())
+    assert np.allclose(a.text_features.numpy(), b.text_features.numpy())
+    model.config.num_frames = 3  # a preprocessing change must not reuse old features
+    third = Featurizer(model, tmp_path / "c")
+    third(load_meld(meld_root / "dev_sent_emo.csv"))
+    assert third.cache.misses == 7  # video recomputed; audio and text still valid
+    assert a.present["video"].all() and a.present["audio"].all()
+
+
+# ---------------------------------------------------------------- push
+class RecordingHfApi:
+    calls: list = []
+
+    def __init__(self, token=None):
+        RecordingHfApi.calls.append(("init", bool(token)))
+
+    def create_repo(self, repo_id, **kwargs):
+        RecordingHfApi.calls.append(("create_repo", repo_id, kwargs))
+
+    def upload_folder(self, repo_id, folder_path, allow_patterns=None, **kwargs):
+        import fnmatch
+        import shutil
+
+        files = sorted(p.name for p in Path(folder_path).iterdir()
+                       if any(fnmatch.fnmatch(p.name, pat) for pat in allow_patterns))
+        snapshot = Path(folder_path).parent / "pushed"
+        snapshot.mkdir(exist_ok=True)
+        for name in files:
+            shutil.copy(Path(folder_path) / name, snapshot / name)
+        RecordingHfApi.calls.append(("upload_folder", repo_id, files))
+        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
+
+
+def test_push_to_hub_uploads_model_and_card(meld_root, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from huggingface_hub import ModelCard
+
+    import training.push
+
+    RecordingHfApi.calls = []
+    monkeypatch.setattr(training.push, "HfApi", RecordingHfApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
+    out = tmp_path / "model"
+    assert train("--train", str(meld_root / "dev_sent_emo.csv"), "--dev", str(meld_root / "dev_sent_emo.csv"),
+                 "--init-from", str(tiny_model_dir), "--epochs", "1", "--output-dir", str(out),
+                 "--cache-dir", str(tmp_path / "c"), "--push-to-hub", "someone/mmsa-test") == 0
+    kinds = [c[0] for c in RecordingHfApi.calls]
+    assert kinds == ["init", "create_repo", "upload_folder"] and RecordingHfApi.calls[0][1] is True
+    files = RecordingHfApi.calls[2][2]
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "emotion_confusion.png",
+            "metrics.json"} <= set(files)
+    card = ModelCard.load(tmp_path / "pushed" / "README.md")
+    assert card.data.library_name == "mmsa" and card.data.license == "apache-2.0"
+    results = card.data.eval_results
+    assert results and {r.metric_name for r in results} >= {"emotion weighted f1", "sentiment accuracy"}
+    assert "Intended use and limits" in card.text and "poria-etal-2019-meld" in card.text
+    assert "hf_secret_token_value" not in capsys.readouterr().err + (out / "training_report.json").read_text()
+
+
+def test_push_without_token_is_a_clear_error(tmp_path, tiny_model_dir, monkeypatch):
+    from training.push import push_folder
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="set HF_TOKEN"):
+        push_folder(tiny_model_dir, "someone/x")

@@ -1,0 +1,1 @@
+"""Training, evaluation, calibration, model cards and SageMaker launch for mmsa models."""

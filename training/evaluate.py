@@ -1,0 +1,84 @@
+"""Evaluate a model on a labelled CSV (with clips, or text only when there are none).
+
+    python -m training.evaluate --csv ../shared/data/meld/dev_sent_emo.csv [--model ID_OR_DIR] [--clips-dir DIR] \\
+        [-o metrics.json]
+
+Writes metrics.json shaped {"n", "emotion": {"accuracy", "weighted_f1", "macro_f1", "per_class"}, "sentiment": {...}}
+and confusion-matrix PNGs beside it. --model defaults to what the app uses ($MMSA_MODEL, else the starter model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from mmsa.labels import TASKS
+
+
+def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str | None = None,
+             batch_size: int = 64) -> tuple[dict, dict, dict]:
+    """(metrics, probabilities, truth) with the model's own calibration temperatures."""
+    from .data import attach_context, load_dataset
+    from .featurize import Featurizer
+    from .loop import make_loader, predict_logits, softmax
+    from .metrics import all_metrics
+
+    ds = load_dataset(csv_path, clips_dir, text_only=clips_dir is None and not _has_clip_folder(csv_path))
+    attach_context(ds, model.config.dialogue_context)
+    feats = Featurizer(model, cache_dir)(ds, "eval")
+    pred = predict_logits(model, make_loader(feats, model, batch_size, shuffle=False))
+    temps = {"emotion": model.config.emotion_temperature, "sentiment": model.config.sentiment_temperature}
+    probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
+    truth = {t: pred[t] for t in TASKS}
+    metrics = all_metrics(truth, probs)
+    metrics["skipped"] = len(ds.skipped)
+    return metrics, probs, truth
+
+
+def _has_clip_folder(csv_path: str) -> bool:
+    from .data import MELD_CLIP_DIRS
+
+    parent = Path(csv_path).parent
+    return any((parent / d).is_dir() for d in MELD_CLIP_DIRS.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="Hub id or folder (default: $MMSA_MODEL, else the starter)")
+    parser.add_argument("--csv", required=True, help="MELD CSV or path,text,emotion,sentiment CSV")
+    parser.add_argument("--clips-dir", default=None, help="clips folder; without it (and none beside the CSV), "
+                                                          "text only")
+    parser.add_argument("-o", "--output", default="metrics.json", help="metrics JSON (PNGs go beside it)")
+    parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: none)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    from mmsa.loading import ModelNotFoundError, load_model
+
+    from .data import DataError
+    from .metrics import markdown_table, save_confusion_matrices
+
+    try:
+        model, name = load_model(args.model)
+        metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size)
+    except (ModelNotFoundError, DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    metrics["model"] = name
+    out.write_text(json.dumps(metrics, indent=2))
+    save_confusion_matrices(truth, probs, out.parent, title=f"({Path(args.csv).stem})")
+    print(f"{name} on {Path(args.csv).name} (n = {metrics['n']}):")
+    print(markdown_table(metrics))
+    print(f"wrote {out} and confusion matrices in {out.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

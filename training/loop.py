@@ -1,0 +1,110 @@
+"""Batches, loss, one epoch, prediction: the pieces train.py strings together."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from mmsa import features as F
+from mmsa.model import MultimodalSentimentModel
+
+from .featurize import Features
+
+
+class Collator:
+    """Indices -> a model batch (tokens made here when the text backbone trains)."""
+
+    def __init__(self, feats: Features, model: MultimodalSentimentModel, modality_dropout: float = 0.0):
+        self.f, self.model, self.cfg = feats, model, model.config
+        self.modality_dropout = modality_dropout
+
+    def __call__(self, idx: list[int]) -> dict:
+        f, cfg = self.f, self.cfg
+        i = torch.tensor(idx, dtype=torch.long)
+        batch: dict = {"present": {m: f.present[m][i].clone() for m in f.present}}
+        if "text" in cfg.modalities:
+            if f.text_features is not None:
+                batch["text_features"] = f.text_features[i]
+            else:
+                tok = F.tokenize(self.model.tokenizer, [f.texts[j] for j in idx], cfg, [f.contexts[j] for j in idx])
+                batch.update(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"],
+                             token_type_ids=tok.get("token_type_ids"))
+        if f.audio is not None:
+            batch.update(audio=f.audio[i].float(), audio_lengths=f.audio_lengths[i])
+        if f.video_features is not None:
+            batch["video_features"] = f.video_features[i]
+        elif f.video_frames is not None:
+            frames = f.video_frames[i]
+            batch["video"] = torch.stack([F.frames_to_tensor(c.numpy(), cfg.frame_norm) for c in frames])
+        if self.modality_dropout > 0:
+            # hide a modality now and then so the learned placeholder stands for "missing", as at inference
+            for m, mask in batch["present"].items():
+                drop = torch.rand(len(idx)) < self.modality_dropout
+                batch["present"][m] = mask & ~drop
+        batch["emotion"], batch["sentiment"] = f.emotion[i], f.sentiment[i]
+        return batch
+
+
+def make_loader(feats: Features, model, batch_size: int, shuffle: bool, modality_dropout: float = 0.0,
+                seed: int = 0) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(list(range(len(feats))), batch_size=batch_size, shuffle=shuffle, generator=g,
+                      collate_fn=Collator(feats, model, modality_dropout), drop_last=False)
+
+
+def model_inputs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k not in ("emotion", "sentiment")}
+
+
+def loss_fn(out, batch: dict, emotion_weight: torch.Tensor | None, sentiment_weight: torch.Tensor | None,
+            label_smoothing: float, aux_weight: float) -> torch.Tensor:
+    ce = torch.nn.functional.cross_entropy
+    e, s = batch["emotion"], batch["sentiment"]
+    loss = ce(out.emotion_logits, e, weight=emotion_weight, label_smoothing=label_smoothing) + \
+        ce(out.sentiment_logits, s, weight=sentiment_weight, label_smoothing=label_smoothing)
+    # each branch's own heads learn from the samples that have that branch ("which modality said what")
+    for m, heads in out.modality_logits.items():
+        mask = out.present[m]
+        if aux_weight > 0 and bool(mask.any()):
+            loss = loss + aux_weight * (
+                ce(heads["emotion"][mask], e[mask], weight=emotion_weight, label_smoothing=label_smoothing)
+                + ce(heads["sentiment"][mask], s[mask], weight=sentiment_weight, label_smoothing=label_smoothing))
+    return loss
+
+
+@torch.no_grad()
+def predict_logits(model, loader, accelerator=None) -> dict[str, np.ndarray]:
+    """Fused logits and true labels over a loader, in order."""
+    model.eval()
+    logits_e, logits_s, ye, ys = [], [], [], []
+    for batch in loader:
+        if accelerator is not None:
+            batch = _to_device(batch, accelerator.device)
+        out = model(**model_inputs(batch))
+        if accelerator is not None:
+            out_e, out_s, be, bs = accelerator.gather_for_metrics(
+                (out.emotion_logits, out.sentiment_logits, batch["emotion"], batch["sentiment"]))
+        else:
+            out_e, out_s, be, bs = out.emotion_logits, out.sentiment_logits, batch["emotion"], batch["sentiment"]
+        logits_e.append(out_e.float().cpu())
+        logits_s.append(out_s.float().cpu())
+        ye.append(be.cpu())
+        ys.append(bs.cpu())
+    return {"emotion_logits": torch.cat(logits_e).numpy(), "sentiment_logits": torch.cat(logits_s).numpy(),
+            "emotion": torch.cat(ye).numpy(), "sentiment": torch.cat(ys).numpy()}
+
+
+def _to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = x / temperature
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(1, keepdims=True)

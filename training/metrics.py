@@ -1,0 +1,65 @@
+"""Classification metrics (scikit-learn) and confusion-matrix images for both heads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmsa.labels import TASKS
+
+
+def task_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=ids, average="weighted", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+        "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i, name in enumerate(labels)},
+    }
+
+
+def all_metrics(truth: dict[str, np.ndarray], probs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """{"n", "emotion": {...}, "sentiment": {...}} from true ids and predicted probabilities per task."""
+    out: dict[str, Any] = {"n": int(len(truth["emotion"]))}
+    for task, labels in TASKS.items():
+        out[task] = task_metrics(truth[task], probs[task].argmax(1), labels)
+    return out
+
+
+def save_confusion_matrices(truth: dict[str, np.ndarray], probs: dict[str, np.ndarray], out_dir: Path,
+                            title: str = "") -> list[Path]:
+    """emotion_confusion.png and sentiment_confusion.png, rows normalised to recall."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for task, labels in TASKS.items():
+        fig, ax = plt.subplots(figsize=(6.5, 5.5) if len(labels) > 3 else (4.5, 3.8), constrained_layout=True)
+        ConfusionMatrixDisplay.from_predictions(truth[task], probs[task].argmax(1), labels=list(range(len(labels))),
+                                                display_labels=list(labels), normalize="true", values_format=".2f",
+                                                cmap="Blues", ax=ax, colorbar=False)
+        ax.set_title(f"{task} {title}".strip())
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+        path = out_dir / f"{task}_confusion.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def markdown_table(metrics: dict[str, Any]) -> str:
+    rows = ["| task | accuracy | weighted F1 | macro F1 |", "|---|---:|---:|---:|"]
+    for task in TASKS:
+        m = metrics[task]
+        rows.append(f"| {task} | {m['accuracy']:.3f} | {m['weighted_f1']:.3f} | {m['macro_f1']:.3f} |")
+    return "\n".join(rows)
