@@ -28,6 +28,8 @@ class ModelConfig:
     text_config: dict[str, Any] = field(default_factory=dict)  # the transformers config, embedded
     text_pooling: str = "mean"  # how a sentence vector is taken from the encoder
     text_trainable_layers: int = 0  # 0 frozen, N top layers fine-tuned, -1 all
+    text_lora_rank: int = 0  # >0: low-rank adapters on every attention/FFN projection (a few MB to ship)
+    text_lora_alpha: float = 16.0  # adapter scale = alpha / rank
     text_max_length: int = 128  # tokens, utterance and context together
     dialogue_context: int = 0  # previous utterances given as context (0 = one utterance at a time)
     # audio branch: log-mel frames -> Conv1d stack
@@ -90,6 +92,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.audio_max_frames < 8:
             raise ValueError(f"audio_max_frames must be at least 8, got {self.audio_max_frames}")
+        if self.text_lora_rank < 0:
+            raise ValueError(f"text_lora_rank must be >= 0, got {self.text_lora_rank}")
         if self.dialogue_context < 0:
             raise ValueError(f"dialogue_context must be >= 0, got {self.dialogue_context}")
         if not self.audio_channels or any(c <= 0 for c in self.audio_channels):

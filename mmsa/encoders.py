@@ -30,6 +30,24 @@ def _encoder_layers(backbone: nn.Module) -> nn.ModuleList | None:
     return None
 
 
+# the linear layers inside transformer blocks that get low-rank adapters (BERT-family names, others' alike)
+LORA_TARGETS = ("query", "key", "value", "q_proj", "k_proj", "v_proj", "out_proj", "dense", "q_lin", "k_lin",
+                "v_lin", "out_lin", "lin1", "lin2")
+
+
+class LoRAAdapter(nn.Module):
+    """y += x A^T B^T * scale beside a frozen linear layer; B starts at zero so training starts at the base."""
+
+    def __init__(self, linear: nn.Linear, rank: int, alpha: float):
+        super().__init__()
+        self.A = nn.Parameter(torch.randn(rank, linear.in_features) / rank ** 0.5 * 0.1)
+        self.B = nn.Parameter(torch.zeros(linear.out_features, rank))
+        self.scale = alpha / rank
+
+    def hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        return output + (inputs[0] @ self.A.t() @ self.B.t()) * self.scale
+
+
 class TextEncoder(nn.Module):
     """Any transformers encoder, pooled to one vector, projected to proj_dim.
 
@@ -63,6 +81,22 @@ class TextEncoder(nn.Module):
                 for layer in layers[-config.text_trainable_layers:]:
                     for p in layer.parameters():
                         p.requires_grad_(True)
+        if config.text_lora_rank > 0:
+            self.lora = self._add_adapters(config.text_lora_rank, config.text_lora_alpha)
+            self.frozen_all = False  # adapters train: dropout in the backbone behaves as in fine-tuning
+
+    def _add_adapters(self, rank: int, alpha: float) -> nn.ModuleDict:
+        layers = _encoder_layers(self.backbone)
+        if layers is None:
+            raise ValueError(f"cannot find the layer stack of {type(self.backbone).__name__} for adapters")
+        adapters = nn.ModuleDict()
+        for i, layer in enumerate(layers):
+            for name, module in layer.named_modules():
+                if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in LORA_TARGETS:
+                    adapter = LoRAAdapter(module, rank, alpha)
+                    adapters[f"{i}_{name.replace('.', '_')}"] = adapter
+                    module.register_forward_hook(adapter.hook)
+        return adapters
 
     def train(self, mode: bool = True) -> "TextEncoder":
         super().train(mode)

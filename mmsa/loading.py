@@ -11,12 +11,12 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def default_model() -> str | None:
-    """MMSA_MODEL if set, else the starter model's folder if this install has one, else None."""
+    """MMSA_MODEL if set, else the bundled starter model (assembled on first use), else None."""
     if os.environ.get("MMSA_MODEL"):
         return os.environ["MMSA_MODEL"]
-    from .starter import starter_available, starter_dir
+    from .starter import assemble_starter, starter_available
 
-    return str(starter_dir()) if starter_available() else None
+    return str(assemble_starter()) if starter_available() else None
 
 
 def load_model(name_or_dir: str | os.PathLike | None = None):
@@ -38,4 +38,8 @@ def load_model(name_or_dir: str | os.PathLike | None = None):
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"could not load model {target!r}: {e}") from e
     name = target if not looks_local else path.resolve().name
+    from .starter import STARTER_NAME
+
+    if name.startswith(STARTER_NAME):
+        name = STARTER_NAME  # not the cache folder's fingerprint
     return model, name

@@ -103,7 +103,7 @@ class Featurizer:
         self.cache = FeatureCache(cache_dir)
         self.text_batch = text_batch
         cfg = self.cfg
-        self.frozen_text = "text" in cfg.modalities and cfg.text_trainable_layers == 0
+        self.frozen_text = "text" in cfg.modalities and cfg.text_trainable_layers == 0 and cfg.text_lora_rank == 0
         self.frozen_video = "video" in cfg.modalities and not cfg.video_trainable and cfg.video_backbone != "tiny3d"
         self.sig = {
             "audio": _digest(CACHE_VERSION, cfg.sample_rate, cfg.n_mels, cfg.n_fft, cfg.hop_length,

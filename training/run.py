@@ -166,12 +166,27 @@ def run_training(args: argparse.Namespace) -> Path:
         (out_dir / "training_report.json").write_text(json.dumps(report, indent=2, default=str))
         write_card(raw_model, out_dir, metrics=metrics, report=report)
         logger.info("model written to %s", out_dir)
+        _copy_reports(out_dir)
         if args.push_to_hub:
             from .push import push_folder
 
             url = push_folder(out_dir, args.push_to_hub, private=args.private)
             logger.info("pushed to %s", url)
     return out_dir
+
+
+def _copy_reports(out_dir: Path) -> None:
+    """On SageMaker, reports also go to SM_OUTPUT_DATA_DIR (the job's output.tar.gz), beside the model."""
+    import os
+    import shutil
+
+    target = os.environ.get("SM_OUTPUT_DATA_DIR")
+    if not target:
+        return
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for name in ("training_report.json", "metrics.json", "emotion_confusion.png", "sentiment_confusion.png"):
+        if (out_dir / name).is_file():
+            shutil.copy(out_dir / name, Path(target) / name)
 
 
 def _save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, state: dict) -> None:
