@@ -188,3 +188,26 @@ def test_top_layers_fine_tuning_is_a_config_choice(minilm_dir):
 def test_unreachable_hub_id_is_a_clear_error(no_network):
     with pytest.raises(OSError, match="could not fetch model 'nobody/no-such-model'"):
         MultimodalSentimentModel.from_pretrained("nobody/no-such-model")
+
+
+def test_lora_adapters_start_at_the_base_and_round_trip(tmp_path, minilm_dir):
+    base = MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, modalities=["text"])
+    lora = MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, modalities=["text"],
+                                                text_lora_rank=4)
+    tok = base.tokenizer(["that was so much fun"], return_tensors="pt")
+    with torch.no_grad():  # B starts at zero: the adapted encoder equals the pretrained one
+        a = base.text_encoder.embed(tok["input_ids"], tok["attention_mask"])
+        b = lora.text_encoder.embed(tok["input_ids"], tok["attention_mask"])
+    assert torch.allclose(a, b, atol=1e-5)
+    trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert not [n for n in trainable if n.startswith("text_encoder.backbone.")]
+    assert len([n for n in trainable if n.startswith("text_encoder.lora.")]) == 6 * 6 * 2  # 6 layers x 6 linears
+    with torch.no_grad():
+        for adapter in lora.text_encoder.lora.values():
+            adapter.B.normal_()
+        changed = lora.text_encoder.embed(tok["input_ids"], tok["attention_mask"])
+    assert not torch.allclose(a, changed, atol=1e-3)
+    lora.save_pretrained(str(tmp_path))
+    loaded = MultimodalSentimentModel.from_pretrained(str(tmp_path))
+    with torch.no_grad():
+        assert torch.allclose(loaded.text_encoder.embed(tok["input_ids"], tok["attention_mask"]), changed, atol=1e-6)

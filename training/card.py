@@ -72,7 +72,7 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
          f"- best epoch {report.get('best_epoch')} of {len(report.get('history', []))}, "
          f"{report.get('seconds', 0) / 60:.1f} min",
          "- hyperparameters: " + ", ".join(f"`{k}={args[k]}`" for k in (
-             "preset", "modalities", "text_trainable_layers", "dialogue_context", "epochs", "batch_size", "lr",
+             "preset", "modalities", "text_trainable_layers", "text_lora_rank", "dialogue_context", "epochs", "batch_size", "lr",
              "backbone_lr", "weight_decay", "class_weighting", "label_smoothing", "modality_dropout", "seed")
              if k in args)])
     video = f"{cfg.video_backbone}, {cfg.num_frames} frames of {cfg.frame_size} px" if "video" in cfg.modalities else "—"
@@ -82,8 +82,7 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
         card_data, template_path=str(TEMPLATE), model_title=title or f"mmsa {cfg.preset} model",
         summary=summary or "Emotion and sentiment recognition per utterance of a video.",
         repo_url=REPO_URL, repo_id=repo_id, modalities=", ".join(cfg.modalities),
-        text_encoder=(f"{cfg.text_backbone} ({cfg.text_pooling} pooling, "
-                      f"{'frozen' if cfg.text_trainable_layers == 0 else 'fine-tuned'})"
+        text_encoder=(f"{cfg.text_backbone} ({cfg.text_pooling} pooling, {_text_training(cfg)})"
                       if "text" in cfg.modalities else "—"),
         video_encoder=video, audio_encoder=audio,
         dialogue_context=f"{cfg.dialogue_context} previous utterances" if cfg.dialogue_context else "off",
@@ -93,6 +92,16 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
         results=results, per_class=_per_class(metrics) if metrics else "", calibration=calibration,
         confusion=confusion, training=training, extra_limits=extra_limits, license="Apache-2.0",
     )
+
+
+def _text_training(cfg) -> str:
+    if cfg.text_trainable_layers == -1:
+        how = "fully fine-tuned"
+    elif cfg.text_trainable_layers > 0:
+        how = f"top {cfg.text_trainable_layers} layers fine-tuned"
+    else:
+        how = "frozen"
+    return how + (f" + rank-{cfg.text_lora_rank} adapters" if cfg.text_lora_rank else "")
 
 
 def write_card(model, out_dir: Path, metrics=None, report=None, repo_id: str | None = None, **kwargs) -> Path:

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--modalities", default="text,video,audio", help="comma-separated subset of text,video,audio")
     m.add_argument("--text-backbone", help="Hub id or folder (default: the preset's; offline: packaged MiniLM)")
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")
+    m.add_argument("--text-lora-rank", type=int, default=0, help="low-rank adapters in the text encoder (0 = none)")
     m.add_argument("--dialogue-context", type=int, default=0, help="previous utterances given as context")
     m.add_argument("--no-video-pretrained", action="store_true", help="random video backbone (no download)")
     m.add_argument("--per-modality-heads", choices=["on", "off", "preset"], default="preset")
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive(args: argparse.Namespace) -> None:
+    if args.text_lora_rank < 0 or args.dialogue_context < 0:
+        raise SystemExit("error: --text-lora-rank and --dialogue-context must be >= 0")
     for name in ("epochs", "batch_size", "patience"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
@@ -135,7 +138,7 @@ def build_model(args: argparse.Namespace):
     if backbone is None and os.environ.get("HF_HUB_OFFLINE") and minilm_dir():
         backbone = str(minilm_dir())  # the only text encoder reachable offline
     overrides = dict(modalities=modalities, text_trainable_layers=args.text_trainable_layers,
-                     dialogue_context=args.dialogue_context)
+                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank)
     if args.per_modality_heads != "preset":
         overrides["per_modality_heads"] = args.per_modality_heads == "on"
     return MultimodalSentimentModel.from_preset(args.preset, text_backbone=backbone, pretrained=True,
