@@ -17,6 +17,7 @@ from mmsa import export, views
 from mmsa.analyze import Analyzer
 from mmsa.loading import ModelNotFoundError
 from mmsa.media import MediaError
+from mmsa.results import Analysis
 
 logger = logging.getLogger("mmsa.app")
 
@@ -49,10 +50,7 @@ def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:
         video: the video (or audio) file to analyse, e.g. an .mp4, .mov, .webm or .wav; at most 10 minutes.
 
     Returns:
-        A dict with "model", "duration" (seconds), "utterances" (each with "start", "end", "text", "emotion",
-        "emotion_scores" over anger/disgust/fear/joy/neutral/sadness/surprise, "sentiment", "sentiment_scores"
-        over negative/neutral/positive, "modalities" used and "by_modality" predictions), a duration-weighted
-        "summary", "warnings" and per-stage "timings".
+        The analysis: model, duration, utterances (times, text, emotion and sentiment with scores), summary.
     """
     if ANALYZER is None:
         raise gr.Error(f"The model is not available: {LOAD_ERROR}", duration=None)
@@ -83,7 +81,7 @@ def render(video: str | None, result: dict | None):
     headers, modality_rows = views.modality_rows(result)
     out_dir = Path(tempfile.mkdtemp(prefix="mmsa_"))
     stem = Path(result.get("source") or "analysis").stem or "analysis"
-    analysis = _analysis_from_dict(result)
+    analysis = Analysis.from_dict(result)
     files = []
     for fmt in ("json", "csv", "srt"):
         path = out_dir / f"{stem}.{fmt}"
@@ -97,16 +95,6 @@ def render(video: str | None, result: dict | None):
         views.highlighted_transcript(result), views.utterance_rows(result),
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 4), playback, files,
     )
-
-
-def _analysis_from_dict(result: dict):
-    from mmsa.results import Analysis, Summary, UtteranceResult
-
-    us = [UtteranceResult(u["start"], u["end"], u["text"], u["emotion_scores"], u["sentiment_scores"],
-                          u["modalities"], u["by_modality"]) for u in result["utterances"]]
-    return Analysis(result["model"], result["duration"], us, Summary.of(us), result["timings"],
-                    result.get("source", ""), result.get("asr", ""), result.get("modalities", []),
-                    result.get("warnings", []))
 
 
 def _example_paths() -> list[str]:

@@ -104,7 +104,7 @@ class Analyzer:
                 warnings.append("the audio track is empty or unreadable: analysed without audio and speech")
                 audio = None
         else:
-            warnings.append("no audio track: analysed from the picture only, in fixed windows")
+            warnings.append("no audio track: nothing to transcribe, analysed in fixed windows")
         duration = info.duration
         spans: list[Span] = []
         if audio is not None:

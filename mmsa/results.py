@@ -94,6 +94,14 @@ class Analysis:
     modalities: list[str] = field(default_factory=list)  # branches used anywhere in this file
     warnings: list[str] = field(default_factory=list)  # e.g. "no speech found: fixed 5 s windows"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Analysis":
+        """Rebuild from to_dict()'s output (e.g. an API answer), for exports and views."""
+        us = [UtteranceResult(u["start"], u["end"], u["text"], u["emotion_scores"], u["sentiment_scores"],
+                              u["modalities"], u.get("by_modality", {})) for u in data["utterances"]]
+        return cls(data["model"], data["duration"], us, Summary.of(us), data.get("timings", {}),
+                   data.get("source", ""), data.get("asr", ""), data.get("modalities", []), data.get("warnings", []))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "duration": round(self.duration, 3), "source": self.source, "asr": self.asr,

@@ -22,12 +22,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tiny_model_dir, tmp_path_factory):
+def start_app(log: Path, **env_overrides: str):
+    """`python app.py` on a free loopback port; yields its URL, stops it afterwards."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    env = dict(os.environ, MMSA_MODEL=str(tiny_model_dir), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1",
+               GRADIO_ANALYTICS_ENABLED="False")
+    env.update(env_overrides)
+    env = {k: v for k, v in env.items() if v is not None}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
@@ -50,6 +51,11 @@ def app_url(tiny_model_dir, tmp_path_factory):
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, tmp_path_factory):
+    yield from start_app(tmp_path_factory.mktemp("app") / "app.log", MMSA_MODEL=str(tiny_model_dir))
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +169,18 @@ def test_browser_shows_an_error_for_a_text_file(browser, app_url, tmp_path):
     page.get_by_text("not a readable audio or video file", exact=False).first.wait_for(timeout=60_000)
     page.screenshot(path=str(tmp_path / "error.png"))
     page.close()
+
+
+def test_mcp_server_lists_the_analyze_tool(tiny_model_dir, tmp_path):
+    import json as _json
+
+    server = start_app(tmp_path / "mcp.log", MMSA_MODEL=str(tiny_model_dir), MMSA_MCP="1")
+    url = next(server)
+    try:
+        schema = _json.loads(urllib.request.urlopen(url + "gradio_api/mcp/schema", timeout=10).read())
+    finally:
+        next(server, None)
+    tool = next(t for t in schema if t["name"] == "analyze")
+    assert "emotion and sentiment of every utterance" in tool["description"]
+    assert "video" in tool["inputSchema"]["properties"]
+    assert "at most 10 minutes" in tool["inputSchema"]["properties"]["video"]["description"]

@@ -39,3 +39,9 @@ def test_csv_and_json_round_trip():
     assert float(rows[1]["sentiment_confidence"]) == 0.7
     data = json.loads(export(_analysis(), "json"))
     assert data["utterances"][1]["emotion"] == "anger" and data["summary"]["emotion"] in EMOTIONS
+
+
+def test_from_dict_round_trips():
+    a = _analysis()
+    b = Analysis.from_dict(json.loads(json.dumps(a.to_dict())))
+    assert b.to_dict() == a.to_dict()

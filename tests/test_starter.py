@@ -1,0 +1,103 @@
+"""The bundled starter model: small shipped files, assembled offline, used by default, reproducing its card."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmsa.starter import HEAD_FILE, STARTER_DIR, STARTER_NAME
+
+MELD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld" / "dev_sent_emo.csv"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MMSA_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "starter_cache"))
+    monkeypatch.delenv("MMSA_MODEL", raising=False)
+
+
+def test_shipped_files_are_small_and_text_only():
+    head = STARTER_DIR / HEAD_FILE
+    assert head.is_file() and head.stat().st_size < 5_000_000
+    config = json.loads((STARTER_DIR / "config.json").read_text())
+    assert config["modalities"] == ["text"] and config["text_lora_rank"] > 0
+    card = (STARTER_DIR / "README.md").read_text()
+    assert "text only" in card.lower() and "gold" in card.lower() and "train_sagemaker" in card
+
+
+def test_default_model_is_the_assembled_starter(no_network):
+    from mmsa.loading import default_model, load_model
+
+    folder = Path(default_model())
+    assert folder.name.startswith(STARTER_NAME) and (folder / "model.safetensors").is_file()
+    model, name = load_model(None)
+    assert name == STARTER_NAME and model.modalities == ["text"]
+
+
+def test_env_overrides_the_default(tiny_model_dir, monkeypatch):
+    from mmsa.loading import load_model
+
+    monkeypatch.setenv("MMSA_MODEL", str(tiny_model_dir))
+    model, name = load_model(None)
+    assert name == tiny_model_dir.name and model.config.preset == "tiny"
+
+
+def test_starter_reads_clear_sentences_sensibly():
+    import torch
+
+    from mmsa import features
+    from mmsa.loading import load_model
+
+    model, _ = load_model(None)
+    texts = ["Oh my god, this is the best day of my life! I love it!", "Get out! I hate you, you ruined everything!",
+             "The meeting is at three o'clock in room two."]
+    tok = features.tokenize(model.tokenizer, texts, model.config)
+    with torch.no_grad():
+        probs = model.probabilities(model(**tok))
+    emotions = [model.labels["emotion"][i] for i in probs["emotion"].argmax(1)]
+    sentiments = [model.labels["sentiment"][i] for i in probs["sentiment"].argmax(1)]
+    assert emotions[0] == "joy" and sentiments[0] == "positive", (emotions, sentiments)
+    assert emotions[1] in ("anger", "disgust") and sentiments[1] == "negative", (emotions, sentiments)
+    assert sentiments[2] == "neutral", (emotions, sentiments)
+
+
+def test_cli_works_with_no_settings(speech_video):
+    env = {k: v for k, v in os.environ.items() if k not in ("MMSA_MODEL", "MMSA_ASR")}
+    proc = subprocess.run([sys.executable, "-m", "mmsa", "analyze", str(speech_video)], capture_output=True,
+                          text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["model"] == STARTER_NAME and result["asr"] == "tiny.en" and result["modalities"] == ["text"]
+    happy = [u for u in result["utterances"] if "happy" in u["text"].lower()]
+    assert happy and happy[0]["sentiment"] == "positive"
+
+
+@pytest.mark.skipif(not MELD_DEV.is_file(), reason="MELD dev CSV not beside the checkout (../shared/data/meld)")
+def test_evaluate_defaults_to_the_starter_and_reproduces_its_card(tmp_path):
+    from training.evaluate import main
+
+    out = tmp_path / "metrics.json"
+    assert main(["--csv", str(MELD_DEV), "-o", str(out)]) == 0
+    got, shipped = json.loads(out.read_text()), json.loads((STARTER_DIR / "metrics.json").read_text())
+    assert got["model"] == STARTER_NAME and got["n"] == shipped["n"] == 1109
+    for task in ("emotion", "sentiment"):
+        for key in ("accuracy", "weighted_f1", "macro_f1"):
+            assert got[task][key] == pytest.approx(shipped[task][key], abs=1e-6), (task, key)
+
+
+def test_app_uses_the_starter_when_nothing_is_set(tmp_path, speech_video):
+    from gradio_client import Client, handle_file
+
+    from tests.test_app import start_app
+
+    server = start_app(tmp_path / "app.log", MMSA_MODEL=None, MMSA_ASR=None)
+    url = next(server)
+    try:
+        result = Client(url, verbose=False).predict(handle_file(str(speech_video)), api_name="/analyze")
+    finally:
+        next(server, None)
+    assert result["model"] == STARTER_NAME and result["modalities"] == ["text"]
+    assert any("happy" in u["text"].lower() and u["sentiment"] == "positive" for u in result["utterances"])
