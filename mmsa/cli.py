@@ -71,7 +71,8 @@ def _analyze(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     out = Path(args.output) if args.output else None
     several = len(args.videos) > 1
-    if out is not None and several:
+    into_folder = out is not None and (several or out.is_dir() or args.output.endswith(("/", os.sep)))
+    if into_folder:
         out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for video in args.videos:
@@ -101,7 +102,7 @@ def _analyze(args: argparse.Namespace) -> int:
         if out is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         else:
-            target = out / f"{Path(video).stem}.{args.format}" if several else out
+            target = out / f"{Path(video).stem}.{args.format}" if into_folder else out
             target.write_text(text, encoding="utf-8")
             print(f"wrote {target}", file=sys.stderr)
     if failures:

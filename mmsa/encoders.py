@@ -119,7 +119,12 @@ class TextEncoder(nn.Module):
         hidden = out.last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        mask = attention_mask
+        if "token_type_ids" in kwargs and bool((token_type_ids == 1).any()):
+            # with dialogue context as the second segment, average the utterance's own tokens only: they have
+            # attended to the context, and the context's tokens do not dilute what this utterance says
+            mask = mask * (token_type_ids == 0).to(mask.dtype)
+        mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -211,3 +211,24 @@ def test_lora_adapters_start_at_the_base_and_round_trip(tmp_path, minilm_dir):
     loaded = MultimodalSentimentModel.from_pretrained(str(tmp_path))
     with torch.no_grad():
         assert torch.allclose(loaded.text_encoder.embed(tok["input_ids"], tok["attention_mask"]), changed, atol=1e-6)
+
+
+def test_dialogue_context_pools_the_utterance_tokens_only(tiny_model):
+    from mmsa import features
+
+    cfg = tiny_model.config
+    cfg_ctx = type(cfg).from_dict(dict(cfg.to_dict(), dialogue_context=2))
+    tok = features.tokenize(tiny_model.tokenizer, ["i love it"], cfg_ctx, ["you broke my car yesterday"])
+    assert bool((tok["token_type_ids"] == 1).any())
+    enc = tiny_model.text_encoder
+    with torch.no_grad():
+        got = enc.embed(tok["input_ids"], tok["attention_mask"], tok["token_type_ids"])
+        hidden = enc.backbone(**tok).last_hidden_state
+    own = (tok["token_type_ids"] == 0) & (tok["attention_mask"] == 1)
+    expected = hidden[0][own[0]].mean(0)
+    assert torch.allclose(got[0], expected, atol=1e-5)
+    # and the context still matters through attention
+    alone = features.tokenize(tiny_model.tokenizer, ["i love it"], cfg_ctx)
+    with torch.no_grad():
+        solo = enc.embed(alone["input_ids"], alone["attention_mask"], alone["token_type_ids"])
+    assert not torch.allclose(got, solo, atol=1e-4)
