@@ -93,7 +93,8 @@ def render(video: str | None, result: dict | None):
     return (
         views.model_note(result), emotion, sentiment, views.timeline_figure(result),
         views.highlighted_transcript(result), views.utterance_rows(result),
-        gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 4), playback, files,
+        # only worth a table when at least two branches can disagree
+        gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
     )
 
 

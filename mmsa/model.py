@@ -363,5 +363,15 @@ def _clean_text_config(text_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _provenance(source: str) -> str:
-    """A Hub id stays as is; a local folder is recorded by name only (no machine paths in config.json)."""
-    return Path(source).name if os.path.isdir(source) else source
+    """A Hub id stays as is; a local folder is recorded by name only (no machine paths in config.json).
+
+    The packaged MiniLM folder is recorded as the Hub id it is a copy of.
+    """
+    from .packaged import MINILM_HUB_ID, minilm_dir
+
+    if not os.path.isdir(source):
+        return source
+    packaged = minilm_dir()
+    if packaged is not None and Path(source).resolve() == packaged.resolve():
+        return MINILM_HUB_ID
+    return Path(source).name

@@ -21,14 +21,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # the recipe: MiniLM with rank-8 adapters (its 22.7M weights stay as packaged, so the shipped file stays ~2 MB)
 STARTER_FLAGS = ["--modalities", "text", "--text-lora-rank", "8", "--epochs", "5", "--patience", "2",
-                 "--batch-size", "32", "--lr", "1e-3", "--select-metric", "emotion", "--seed", "42"]
+                 "--batch-size", "32", "--lr", "1e-3", "--select-metric", "emotion", "--class-weighting", "balanced",
+                 "--seed", "42"]
 
 TITLE = "mmsa starter model (text only, MiniLM, MELD)"
 SUMMARY = ("The model the mmsa app and CLI use when no other is configured. It reads **only the words**: "
            "all-MiniLM-L6-v2 (the packaged copy, frozen) with low-rank adapters, trained on the MELD train "
            "transcripts (gold subtitles), early-stopped and calibrated on MELD dev. No audio or video branch: "
            "MELD's clips are not available where it was built, so those branches could not be trained honestly "
-           "and are left out rather than shipped random.")
+           "and are left out rather than shipped random. It ships inside the mmsa package (mmsa/starter_model: "
+           "about 2 MB of adapter and head weights, joined at load time with the packaged MiniLM) and is what "
+           "`python app.py` and `python -m mmsa analyze` use when MMSA_MODEL is not set.")
 LIMITS = ("- Text only: tone of voice and facial expression are ignored; silent clips get no prediction that "
           "means anything (their utterances list no modality).\n"
           "- For a full multimodal model, train with clips: `python -m training.train --modalities text,video,audio "

@@ -172,7 +172,7 @@ def test_from_preset_loads_pretrained_text_weights(minilm_dir):
     ref = AutoModel.from_pretrained(str(minilm_dir))
     w = "embeddings.word_embeddings.weight"
     assert torch.equal(model.text_encoder.backbone.state_dict()[w], ref.state_dict()[w])
-    assert model.config.text_backbone == minilm_dir.name  # no machine paths in config.json
+    assert model.config.text_backbone == "sentence-transformers/all-MiniLM-L6-v2"  # not a machine path
     frozen = [p.requires_grad for p in model.text_encoder.backbone.parameters()]
     assert not any(frozen)
 
