@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -92,14 +93,34 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
     return spans
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
+
+
+def split_sentences(span: Span) -> list[Span]:
+    """One span per sentence, timed in proportion to its characters (whisper segments often hold several;
+    the model, like MELD, reads one utterance at a time)."""
+    parts = [p for p in _SENTENCE_END.split(span.text.strip()) if p]
+    if len(parts) <= 1:
+        return [span]
+    total = sum(len(p) for p in parts)
+    out, t = [], span.start
+    for p in parts:
+        end = t + span.duration * len(p) / total
+        out.append(Span(t, end, p))
+        t = end
+    out[-1].end = span.end
+    return out
+
+
 def shape_utterances(spans: list[Span], duration: float, min_len: float = MIN_UTTERANCE_S,
                      max_len: float = MAX_UTTERANCE_S) -> list[Span]:
-    """Clip spans to the video, merge very short ones into a neighbour, split very long ones."""
+    """Clip spans to the video, split them into sentences, merge very short ones into a neighbour, split very
+    long ones."""
     clipped = []
     for s in sorted(spans, key=lambda s: s.start):
         start, end = max(0.0, s.start), min(duration, s.end)
         if end > start:
-            clipped.append(Span(start, end, s.text))
+            clipped.extend(split_sentences(Span(start, end, s.text)))
     merged: list[Span] = []
     for s in clipped:
         prev = merged[-1] if merged else None

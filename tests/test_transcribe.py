@@ -30,3 +30,15 @@ def test_fixed_windows_cover_the_duration():
     w = fixed_windows(12.0, window=5.0)
     assert [round(s.start, 3) for s in w] == [0.0, 6.0] and w[-1].end == 12.0
     assert len(fixed_windows(0.3)) == 1 and fixed_windows(0.3)[0].end == 0.3
+
+
+def test_sentences_become_utterances_timed_by_length():
+    shaped = shape_utterances([Span(2.0, 8.0, "I can't believe it. I am so angry right now! Leave me alone.")],
+                              duration=10.0)
+    assert [s.text for s in shaped] == ["I can't believe it.", "I am so angry right now!", "Leave me alone."]
+    assert shaped[0].start == 2.0 and shaped[-1].end == 8.0
+    assert all(a.end == b.start for a, b in zip(shaped, shaped[1:]))
+    assert shaped[1].duration > shaped[2].duration  # more characters, more time
+    # a sentence too short to stand alone joins its neighbour
+    merged = shape_utterances([Span(0.0, 2.0, "Oh. I did not expect that at all, honestly.")], duration=5.0)
+    assert len(merged) == 1 and merged[0].text == "Oh. I did not expect that at all, honestly."
