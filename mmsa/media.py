@@ -21,6 +21,7 @@ SAMPLE_RATE = 16000  # what faster-whisper and the audio branch expect
 MAX_DURATION_S = 600.0  # default limit: 10 minutes keeps one analysis bounded on a 2-core box
 MAX_FRAME_SIDE = 4096  # decoding larger frames costs seconds per frame and gigabytes; ask for a downscale
 MIN_DURATION_S = 0.05  # shorter than this there is nothing to hear or see
+DURATION_GRACE_S = 1.0  # containers overshoot by a few ms: a "10 minute" file must pass a 10 minute limit
 
 
 class MediaError(ValueError):
@@ -93,7 +94,7 @@ def probe(path: str | os.PathLike, max_duration: float | None = MAX_DURATION_S) 
     if info.duration < MIN_DURATION_S:
         raise MediaError(f"{_name(p)}: duration {info.duration:.2f} s is too short to analyse "
                          f"(at least {MIN_DURATION_S} s)")
-    if max_duration is not None and info.duration > max_duration:
+    if max_duration is not None and info.duration > max_duration + DURATION_GRACE_S:
         raise MediaError(
             f"{_name(p)}: is {_clock(info.duration)} long; the limit is {_clock(max_duration)}. "
             f"Trim it (ffmpeg -i in.mp4 -t {int(max_duration)} -c copy out.mp4) or raise the limit "

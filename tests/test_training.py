@@ -24,14 +24,15 @@ MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialog
                "Episode", "StartTime", "EndTime"]
 
 
-def write_meld_split(root: Path, csv_name: str, clip_dir: str, dialogues: int, broken: bool = False) -> Path:
+def write_meld_split(root: Path, csv_name: str, clip_dir: str, dialogues: int, broken: bool = False,
+                     size: tuple[int, int] = (64, 48), fps: int = 10) -> Path:
     (root / clip_dir).mkdir(parents=True, exist_ok=True)
     rows = []
     for d in range(dialogues):
         for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
             rows.append([len(rows) + 1, text.replace("'", "\u2019"), "Ross", emotion, sentiment, d, u, 1, 1,
                          "00:00:01,000", "00:00:02,000"])
-            make_video(root / clip_dir / f"dia{d}_utt{u}.mp4", text, size=(64, 48), fps=10)
+            make_video(root / clip_dir / f"dia{d}_utt{u}.mp4", text, size=size, fps=fps)
     if broken:  # a clip that cannot be read: skipped and reported, never a crash
         rows.append([len(rows) + 1, "Broken clip here", "Joey", "joy", "positive", dialogues, 0, 1, 1,
                      "00:00:01,000", "00:00:02,000"])
