@@ -166,9 +166,9 @@ def test_modality_probe_every_branch_learns(carrier, tmp_path, tiny_model_dir):
     dev_csv = _probe_dataset(tmp_path / "dev", carrier, per_class=4)
     out = tmp_path / "model"
     assert train("--train", str(train_csv), "--dev", str(dev_csv), "--init-from", str(tiny_model_dir),
-                 "--epochs", "40", "--patience", "40", "--batch-size", "8", "--lr", "3e-3", "--backbone-lr", "1e-3",
-                 "--modality-dropout", "0", "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache"),
-                 "--seed", "0") == 0
+                 "--epochs", "60", "--patience", "60", "--batch-size", "8", "--lr", "3e-3", "--backbone-lr", "1e-3",
+                 "--modality-dropout", "0", "--aux-weight", "1.0", "--output-dir", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--seed", "0") == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["emotion"]["accuracy"] >= 0.9, (carrier, metrics["emotion"])
     # and the carrier's own head learned it too: which modality said what is real

@@ -116,8 +116,10 @@ def run_training(args: argparse.Namespace) -> Path:
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                                      for k, v in record.items() if k != "epoch"))
         state["epoch"] = epoch
-        if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+        # a tie keeps the later (longer-trained) weights but does not count as progress for early stopping
+        if score >= state["best_score"]:
+            state["bad_epochs"] = 0 if score > state["best_score"] else state["bad_epochs"] + 1
+            state.update(best_score=score, best_epoch=epoch)
             if accelerator.is_main_process:
                 ckpt_dir.mkdir(parents=True, exist_ok=True)
                 save_file({k: v.contiguous() for k, v in raw_model.state_dict().items()},
