@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import median_time  # noqa: E402,F401
+import benchmarks.common  # noqa: E402,F401  (offline defaults)
 from tests.test_training import write_meld_split  # noqa: E402
 
 

@@ -62,7 +62,7 @@ def main() -> None:
             "cpu", text_backbone=minilm, pretrained=False, num_frames=16, frame_size=160)),
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeat}")
-    print(f"| model | params (M) | ms/utterance, batch 1 | ms/utterance, batch 16 |")
+    print("| model | params (M) | ms/utterance, batch 1 | ms/utterance, batch 16 |")
     print("|---|---:|---:|---:|")
     rows = []
     for name, model in candidates:

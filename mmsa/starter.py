@@ -24,10 +24,6 @@ _SHIPPED = ("config.json", "README.md", "metrics.json", "emotion_confusion.png",
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
-def starter_dir() -> Path:
-    return STARTER_DIR
-
-
 def starter_available() -> bool:
     from .packaged import minilm_dir
 

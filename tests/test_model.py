@@ -4,7 +4,6 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from mmsa.config import ModelConfig
 from mmsa.model import MultimodalSentimentModel

@@ -10,9 +10,7 @@ point of a SageMaker job (SM_CHANNEL_TRAIN / SM_CHANNEL_DEV / SM_MODEL_DIR are h
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import os
 import random
 import sys
