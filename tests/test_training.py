@@ -193,6 +193,8 @@ def test_modality_probe_every_branch_learns(carrier, tmp_path, tiny_model_dir):
 
 # ---------------------------------------------------------------- feature cache
 def test_feature_cache_hits_and_invalidates(meld_root, tmp_path, minilm_dir):
+    import torch
+
     from training.data import load_meld
     from training.featurize import Featurizer
 
@@ -211,6 +213,11 @@ def test_feature_cache_hits_and_invalidates(meld_root, tmp_path, minilm_dir):
     third = Featurizer(model, tmp_path / "c")
     third(load_meld(meld_root / "dev_sent_emo.csv"))
     assert third.cache.misses == 7  # video recomputed; audio and text still valid
+    with torch.no_grad():  # so must different backbone weights (e.g. another checkpoint)
+        model.text_encoder.backbone.embeddings.word_embeddings.weight[5, 7] += 1e-3
+    fourth = Featurizer(model, tmp_path / "c")
+    fourth(load_meld(meld_root / "dev_sent_emo.csv"))
+    assert fourth.cache.misses == 7 and fourth.cache.hits == 14  # text recomputed; audio and video reused
     assert a.present["video"].all() and a.present["audio"].all()
 
 

@@ -35,11 +35,12 @@ def _digest(*parts) -> str:
 
 
 def weights_digest(module: torch.nn.Module) -> str:
+    """A digest of every weight's bytes, hashed in place (no copies): it runs once per run on ~100 MB."""
     h = hashlib.sha256()
     for name, t in sorted(module.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+        h.update(memoryview(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()[:32]
 
 
 class FeatureCache:
