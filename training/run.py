@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from mmsa.labels import TASKS
 
 from .calibration import expected_calibration_error, fit_temperature
+from .data import attach_context
 from .featurize import Featurizer
 from .loop import loss_fn, make_loader, model_inputs, predict_logits, softmax
 from .metrics import all_metrics, save_confusion_matrices
@@ -53,8 +54,6 @@ def run_training(args: argparse.Namespace) -> Path:
     if args.init_from:  # the loaded model's config rules; the data must follow its context setting
         for ds in (train_ds, dev_ds):
             if ds is not None:
-                from .data import attach_context
-
                 attach_context(ds, model.config.dialogue_context)
     featurizer = Featurizer(model, args.cache_dir)
     t = time.time()
@@ -136,7 +135,7 @@ def run_training(args: argparse.Namespace) -> Path:
     if (ckpt_dir / "best.safetensors").is_file():
         raw_model.load_state_dict(load_file(str(ckpt_dir / "best.safetensors")))
 
-    report = {"args": {k: v for k, v in vars(args).items() if k != "push_to_hub"} | {"push_to_hub": args.push_to_hub},
+    report = {"args": dict(vars(args)),
               "train": {"name": train_ds.name, "n": len(train_f), "skipped": len(train_ds.skipped),
                         "skipped_clips": train_ds.skipped},
               "dev": {"name": dev_ds.name if dev_ds else None, "n": len(dev_f) if dev_f else 0,
