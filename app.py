@@ -1,43 +1,61 @@
 """mmsa Space: upload or record a video, see emotion and sentiment per utterance over time.
 
-Environment: MMSA_MODEL / MMSA_ASR (Hub id or folder), MMSA_MAX_DURATION (seconds), MMSA_MCP=1 to serve the
-analysis as an MCP tool, GRADIO_SERVER_NAME / GRADIO_SERVER_PORT as usual.
+Settings come from the environment through mmsa.settings (MMSA_MODEL, MMSA_ASR, limits, MMSA_MCP=1 for an MCP
+server; the README lists them all), plus GRADIO_SERVER_NAME / GRADIO_SERVER_PORT as usual.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
 
 from mmsa import export, views
 from mmsa.analyze import Analyzer
-from mmsa.loading import ModelNotFoundError
 from mmsa.media import MediaError
 from mmsa.results import Analysis
+from mmsa.settings import Settings, SettingsError
 
 logger = logging.getLogger("mmsa.app")
 
-MAX_DURATION_S = float(os.environ.get("MMSA_MAX_DURATION", 600))  # longest clip accepted (10 min)
-MAX_FILE_SIZE = os.environ.get("MMSA_MAX_FILE_SIZE", "500mb")  # uploads beyond this are refused by the server
-TIME_LIMIT_S = float(os.environ.get("MMSA_TIME_LIMIT", 900))  # one analysis may not hold the CPU longer
-QUEUE_SIZE = int(os.environ.get("MMSA_QUEUE_SIZE", 16))  # waiting requests beyond this are turned away
-MCP_SERVER = os.environ.get("MMSA_MCP", "").lower() in ("1", "true", "yes")
+try:
+    SETTINGS, SETTINGS_ERROR = Settings.from_env(), None
+except SettingsError as e:  # the page says which variable is wrong instead of failing to start
+    SETTINGS, SETTINGS_ERROR = Settings(), str(e)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
+# the app's own download files live here, one folder per analysis, removed after an hour (Gradio copies what
+# it serves into its own cache, which delete_cache empties on the same schedule)
+EXPORT_ROOT = Path(tempfile.gettempdir()) / "mmsa-exports"
+CACHE_TTL_S = 3600
 
 
 def _load() -> tuple[Analyzer | None, str | None]:
     """The model and speech recogniser, loaded once at start and warmed up; or the reason they are not."""
+    if SETTINGS_ERROR:
+        return None, SETTINGS_ERROR
     try:
-        analyzer = Analyzer(max_duration=MAX_DURATION_S, time_limit=TIME_LIMIT_S)
+        analyzer = Analyzer(max_duration=SETTINGS.max_duration, time_limit=SETTINGS.time_limit)
         analyzer.warm_up()
         return analyzer, None
-    except (ModelNotFoundError, ValueError, OSError) as e:
+    except (OSError, ValueError) as e:  # ModelNotFoundError, a bad config.json, an unloadable ASR: they explain
         logger.error("model not loaded: %s", e)
-        return None, str(e)
+        return None, _public(str(e))
+    except Exception as e:  # anything else still leaves a page that says so, never a crashed import
+        logger.exception("model not loaded")
+        return None, f"loading failed unexpectedly ({type(e).__name__}); see the server log"
+
+
+def _public(text: str) -> str:
+    """Hide server folders (uploads, caches, the working directory) from messages shown to users."""
+    for folder in sorted({str(Path(tempfile.gettempdir())), str(Path.cwd()), str(Path.home()),
+                          str(Path(__file__).resolve().parent)}, key=len, reverse=True):
+        if len(folder) > 1:
+            text = text.replace(folder, "…")
+    return text
 
 
 ANALYZER, LOAD_ERROR = _load()
@@ -64,24 +82,35 @@ def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:
         logger.exception("analysis failed")
         raise gr.Error(f"The analysis failed unexpectedly ({type(e).__name__}). Try another file.") from e
     result = analysis.to_dict()
-    result["source"] = _public(result.get("source", ""))
+    result["source"] = Path(_public(result.get("source", ""))).name
     return result
 
 
-def _public(text: str) -> str:
-    """Hide the server's upload folder from messages shown to users."""
-    return text.replace(str(Path(tempfile.gettempdir())), "…")
+def _export_folder() -> Path:
+    """A new folder for one analysis's downloads; folders older than CACHE_TTL_S are removed first."""
+    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in EXPORT_ROOT.iterdir():
+        try:
+            if now - old.stat().st_mtime > CACHE_TTL_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
 
 
 def render(video: str | None, result: dict | None):
     """Everything a person looks at, built from the JSON result."""
     if not result:
         return [gr.skip()] * 9
-    emotion, sentiment = views.overall_labels(result)
-    headers, modality_rows = views.modality_rows(result)
-    out_dir = Path(tempfile.mkdtemp(prefix="mmsa_"))
-    stem = Path(result.get("source") or "analysis").stem or "analysis"
-    analysis = Analysis.from_dict(result)
+    try:
+        analysis = Analysis.from_dict(result)
+    except (KeyError, TypeError, ValueError) as e:
+        raise gr.Error("The result could not be displayed: it is not an mmsa analysis.") from e
+    emotion, sentiment = views.overall_labels(analysis)
+    headers, modality_rows = views.modality_rows(analysis)
+    out_dir = _export_folder()
+    stem = Path(analysis.source or "analysis").stem or "analysis"
     files = []
     for fmt in ("json", "csv", "srt"):
         path = out_dir / f"{stem}.{fmt}"
@@ -91,17 +120,17 @@ def render(video: str | None, result: dict | None):
     vtt.write_text(export.to_vtt(analysis), encoding="utf-8")
     playback = gr.Video(value=video, subtitles=str(vtt)) if video else gr.skip()
     return (
-        views.model_note(result), emotion, sentiment, views.timeline_figure(result),
-        views.highlighted_transcript(result), views.utterance_rows(result),
+        views.model_note(analysis), emotion, sentiment, views.timeline_figure(analysis),
+        views.highlighted_transcript(analysis), views.utterance_rows(analysis),
         # only worth a table when at least two branches can disagree
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
     )
 
 
 def _example_paths() -> list[str]:
-    """Example clips rendered by scripts/make_examples.py; made on first start if espeak-ng is available."""
+    """Example clips rendered with espeak-ng and ffmpeg on first start, when both are installed."""
     try:
-        from scripts.make_examples import make_examples
+        from mmsa.synth import make_examples
 
         return [str(p) for p in make_examples(EXAMPLES_DIR)]
     except Exception as e:  # examples are a convenience; the app works without them
@@ -110,7 +139,7 @@ def _example_paths() -> list[str]:
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="mmsa — emotion & sentiment in video") as demo:
+    with gr.Blocks(title="mmsa — emotion & sentiment in video", delete_cache=(CACHE_TTL_S, CACHE_TTL_S)) as demo:
         gr.Markdown(
             "# 🎭 mmsa — emotion & sentiment, utterance by utterance\n"
             "Upload or record a video. mmsa transcribes it, then tells for each utterance which emotion and sentiment "
@@ -154,8 +183,9 @@ def build_demo() -> gr.Blocks:
 
 
 demo = build_demo()
-demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+demo.queue(max_size=SETTINGS.queue_size, default_concurrency_limit=1)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    demo.launch(max_file_size=MAX_FILE_SIZE, mcp_server=MCP_SERVER, show_error=True)
+    # show_error stays off: gr.Error messages (written for users) still show, other exceptions' text does not
+    demo.launch(max_file_size=SETTINGS.max_file_size, mcp_server=SETTINGS.mcp, show_error=False)

@@ -19,7 +19,7 @@ def bert_base_dir() -> Path:
     """
     from transformers import BertConfig
 
-    from mmsa.packaged import minilm_dir
+    from mmsa.loading import minilm_dir
 
     folder = Path(tempfile.mkdtemp(prefix="bert_base_"))
     BertConfig().save_pretrained(str(folder))  # defaults are bert-base: 12 layers, 768 wide, 30522 vocab

@@ -3,22 +3,20 @@
 Without the cache every epoch decodes each clip and runs the frozen text and video backbones again; with a warm
 cache an epoch reads stored features and trains only what trains.
 
-    python benchmarks/feature_cache.py [--clips 24] [--epochs 3]
+    python -m benchmarks.feature_cache [--clips 24] [--epochs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import benchmarks.common  # noqa: E402,F401  (offline defaults)
-from tests.test_training import write_meld_split  # noqa: E402
+import benchmarks.common  # noqa: F401  (sets the offline defaults)
+from tests.helpers import write_meld_split
 
 
 def one_epoch(model, dataset_csv: Path, cache_dir: Path | None) -> float:
@@ -51,7 +49,7 @@ def main() -> None:
     size = tuple(int(v) for v in args.size.split("x"))
 
     from mmsa.model import MultimodalSentimentModel
-    from mmsa.packaged import minilm_dir
+    from mmsa.loading import minilm_dir
 
     root = Path(tempfile.mkdtemp(prefix="mmsa_cache_bench_"))
     csv_path = write_meld_split(root, "train_sent_emo.csv", "train_splits", dialogues=max(1, args.clips // 7),

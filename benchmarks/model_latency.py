@@ -1,22 +1,19 @@
 """Parameters and CPU forward latency per utterance, batch 1 and batch 16, for the presets and video candidates.
 
-    python benchmarks/model_latency.py [--repeat 5]
+    python -m benchmarks.model_latency [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from benchmarks.common import bert_base_dir, median_time  # noqa: E402
-from mmsa.model import MultimodalSentimentModel  # noqa: E402
-from mmsa.packaged import minilm_dir  # noqa: E402
-from mmsa.transcribe import available_cores  # noqa: E402
+from benchmarks.common import bert_base_dir, median_time
+from mmsa.model import MultimodalSentimentModel
+from mmsa.loading import minilm_dir
+from mmsa.transcribe import available_cores
 
 SENTENCE = "Oh my god, I can't believe you actually did that, it's amazing!"
 

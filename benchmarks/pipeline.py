@@ -5,7 +5,7 @@ re-encode) to a temp file, extract its audio to WAV with ffmpeg, read the first 
 mel from the WAV, and one forward pass of the seed model per utterance. All three use the same ASR model.
 Peak memory of a 10-minute video is compared with a 1-minute one in fresh processes.
 
-    python benchmarks/pipeline.py [--skip-seed] [--skip-memory]
+    python -m benchmarks.pipeline [--skip-seed] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import bert_base_dir  # noqa: E402
+from benchmarks.common import bert_base_dir
 
 SCRIPT = [
     "Hey, did you hear what happened at the office today? I honestly could not believe it.",
@@ -149,7 +148,8 @@ def peak_rss_mb() -> float:
 
 
 def measure_memory(model_dir: Path, video: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--memory-child", str(model_dir), str(video)],
+    out = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--memory-child", str(model_dir), str(video)],
+                         cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -170,7 +170,7 @@ def main() -> None:
     import torch
 
     from mmsa.model import MultimodalSentimentModel
-    from mmsa.packaged import minilm_dir
+    from mmsa.loading import minilm_dir
     from mmsa.transcribe import available_cores, default_asr, load_asr
 
     work = Path(tempfile.mkdtemp(prefix="mmsa_bench_"))

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from . import features
-from .labels import EMOTIONS, SENTIMENTS
-from .media import MAX_DURATION_S, SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
-from .results import Analysis, Summary, UtteranceResult, top
+from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
+from .results import Analysis, Prediction, UtteranceResult, summarize
+from .settings import Settings
 from .transcribe import (Span, asr_display_name, available_cores, default_asr, fixed_windows, load_asr,
                          shape_utterances, transcribe)
 
@@ -39,9 +39,9 @@ class Analyzer:
     """
 
     def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
-                 max_duration: float | None = MAX_DURATION_S, threads: int | None = None,
+                 max_duration: float | None = Settings.max_duration, threads: int | None = None,
                  model_name: str | None = None, time_limit: float | None = None):
-        from .loading import load_model
+        from .model import load_model
 
         self.threads = threads or available_cores()
         torch.set_num_threads(self.threads)
@@ -99,7 +99,8 @@ class Analyzer:
         if info.has_audio:
             report(0.02, "Decoding audio")
             with stage("decode_audio"):
-                audio = decode_audio(path, SAMPLE_RATE, max_seconds=info.duration + 1.0)
+                audio = decode_audio(path, SAMPLE_RATE, max_seconds=info.duration + 1.0,
+                                     stated_duration=info.duration, warnings=warnings)
             if audio.size < SAMPLE_RATE * 0.05:
                 warnings.append("the audio track is empty or unreadable: analysed without audio and speech")
                 audio = None
@@ -127,7 +128,7 @@ class Analyzer:
                             f"({', '.join(self.config.modalities)}): their labels are the model's prior")
         timings["total"] = time.perf_counter() - t_all
         report(1.0, "Done")
-        return Analysis(model=self.model_name, duration=duration, utterances=results, summary=Summary.of(results),
+        return Analysis(model=self.model_name, duration=duration, utterances=results, summary=summarize(results),
                         timings=timings, source=Path(path).name, asr=asr_display_name(self.asr_name),
                         modalities=used, warnings=warnings)
 
@@ -154,7 +155,8 @@ class Analyzer:
 
         report(0.6, f"Analysing utterances 0 of {n}")
         if use_video:
-            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, cfg.frame_size)
+            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, cfg.frame_size,
+                                          warnings)
             try:
                 while True:
                     with stage("decode_frames"):
@@ -205,16 +207,13 @@ class Analyzer:
 
     def _result(self, span: Span, out, probs: dict[str, torch.Tensor], j: int) -> UtteranceResult:
         present = [m for m in self.config.modalities if bool(out.present[m][j])]
-        by_modality = {}
-        for m in present:
-            if m in out.modality_logits:
-                e = torch.softmax(out.modality_logits[m]["emotion"][j].float(), -1).tolist()
-                s = torch.softmax(out.modality_logits[m]["sentiment"][j].float(), -1).tolist()
-                es, ss = dict(zip(EMOTIONS, e)), dict(zip(SENTIMENTS, s))
-                by_modality[m] = {"emotion": top(es), "emotion_scores": es, "sentiment": top(ss), "sentiment_scores": ss}
+        by_modality = {
+            m: Prediction.from_probabilities(torch.softmax(out.modality_logits[m]["emotion"][j].float(), -1).tolist(),
+                                             torch.softmax(out.modality_logits[m]["sentiment"][j].float(), -1).tolist())
+            for m in present if m in out.modality_logits
+        }
         return UtteranceResult(
             start=span.start, end=span.end, text=span.text,
-            emotion_scores=dict(zip(EMOTIONS, probs["emotion"][j].tolist())),
-            sentiment_scores=dict(zip(SENTIMENTS, probs["sentiment"][j].tolist())),
+            prediction=Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist()),
             modalities=present, by_modality=by_modality,
         )

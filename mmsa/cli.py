@@ -1,4 +1,4 @@
-"""`python -m mmsa`: analyze videos, make a model folder, convert the seed checkpoint."""
+"""`mmsa` (or `python -m mmsa`): analyze videos, make a model folder, convert the seed checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .export import FORMATS
+from .settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -23,8 +24,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmsa", description=__doc__)
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmsa", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -35,9 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=FORMATS, default="json", help="output format (default json)")
     a.add_argument("-o", "--output", default=None,
                    help="output file (one video) or folder (several); default: standard output")
-    a.add_argument("--max-duration", type=_positive_float,
-                   default=float(os.environ.get("MMSA_MAX_DURATION", 600)),
-                   help="longest file accepted, seconds (default $MMSA_MAX_DURATION or 600)")
+    a.add_argument("--max-duration", type=_positive_float, default=settings.max_duration,
+                   help=f"longest file accepted, seconds (default $MMSA_MAX_DURATION or {Settings.max_duration:g})")
     a.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")
 
     i = sub.add_parser("init-model", help="write an untrained model folder of a preset")
@@ -111,12 +111,10 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _init_model(args: argparse.Namespace) -> int:
+    from .loading import offline_text_backbone
     from .model import MultimodalSentimentModel
-    from .packaged import minilm_dir
 
-    backbone = args.text_backbone
-    if backbone is None and os.environ.get("HF_HUB_OFFLINE") and minilm_dir():
-        backbone = str(minilm_dir())
+    backbone = offline_text_backbone(args.text_backbone)
     modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
     model = MultimodalSentimentModel.from_preset(args.preset, text_backbone=backbone,
                                                  pretrained=not args.no_pretrained, modalities=modalities)
@@ -134,7 +132,12 @@ def _convert_seed(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    args = build_parser(settings).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     for noisy in ("faster_whisper", "httpx", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -1,8 +1,14 @@
-"""ModelConfig: everything needed to rebuild a MultimodalSentimentModel from its config.json."""
+"""ModelConfig and its named presets: everything needed to rebuild a MultimodalSentimentModel from config.json.
+
+`ModelConfig()` is the "cpu" preset, the fast default; "seed" reproduces the tutorial model; "tiny" is a very
+small random model for tests and examples. A config.json is user input: every field is type-checked and bounded
+here, with the field named in the error, before anything is allocated.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +22,36 @@ VIDEO_BACKBONES: tuple[str, ...] = VIDEO_BACKBONES_3D + VIDEO_BACKBONES_2D + ("t
 FRAME_NORMS: tuple[str, ...] = ("unit", "kinetics", "imagenet")
 TEXT_POOLINGS: tuple[str, ...] = ("pooler", "cls", "mean")
 AUDIO_POOLINGS: tuple[str, ...] = ("mean_all", "masked_mean")
+CHOICES: dict[str, tuple[str, ...]] = {"text_pooling": TEXT_POOLINGS, "audio_pooling": AUDIO_POOLINGS,
+                                       "video_backbone": VIDEO_BACKBONES, "frame_norm": FRAME_NORMS}
+
+# (type, lowest, highest) per numeric field: generous for real models, small enough that a typo or a hostile
+# config.json cannot make the loader allocate gigabytes before it fails
+BOUNDS: dict[str, tuple[type, float, float]] = {
+    "text_trainable_layers": (int, -1, 128), "text_lora_rank": (int, 0, 256), "text_lora_alpha": (float, 1e-6, 1e4),
+    "text_max_length": (int, 1, 4096), "dialogue_context": (int, 0, 64),
+    "sample_rate": (int, 8000, 48000), "n_mels": (int, 1, 512), "n_fft": (int, 16, 8192),
+    "hop_length": (int, 1, 8192), "audio_max_frames": (int, 8, 100_000),
+    "num_frames": (int, 1, 128), "frame_size": (int, 16, 1024),
+    "proj_dim": (int, 1, 4096), "fusion_dim": (int, 1, 8192), "head_hidden": (int, 1, 8192),
+    "dropout": (float, 0.0, 0.999), "fusion_dropout": (float, 0.0, 0.999),
+    "num_emotions": (int, 7, 7), "num_sentiments": (int, 3, 3),  # MELD's label sets; heads index them
+    "emotion_temperature": (float, 1e-3, 1e3), "sentiment_temperature": (float, 1e-3, 1e3),
+}
+AUDIO_CHANNEL_MAX, AUDIO_BLOCKS_MAX = 4096, 16
+# sizes inside an embedded transformers config that decide how much memory the text backbone takes
+TEXT_CONFIG_BOUNDS: dict[str, int] = {"hidden_size": 8192, "num_hidden_layers": 128, "num_attention_heads": 256,
+                                      "intermediate_size": 65536, "vocab_size": 1_000_000,
+                                      "max_position_embeddings": 65536, "type_vocab_size": 1024}
 
 
 @dataclass
 class ModelConfig:
-    """Architecture and preprocessing of a model; saved as config.json, so keep it JSON-serialisable."""
+    """Architecture and preprocessing of a model; saved as config.json, so keep it JSON-serialisable.
+
+    The defaults are the "cpu" preset: MiniLM mean-pooled, MobileNetV3-small on 8 frames of 112 px pooled over
+    time (chosen by benchmarks/model_latency.py), 10 ms mel hops, per-modality heads for "who said what".
+    """
 
     modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # enabled branches
     # text branch
@@ -35,9 +66,9 @@ class ModelConfig:
     # audio branch: log-mel frames -> Conv1d stack
     sample_rate: int = 16000
     n_mels: int = 64
-    n_fft: int = 1024
-    hop_length: int = 512
-    audio_max_frames: int = 300  # 300 hops of 512 samples = 9.6 s of audio per utterance
+    n_fft: int = 400  # 25 ms windows
+    hop_length: int = 160  # 10 ms hops
+    audio_max_frames: int = 1000  # 10 s of audio per utterance
     audio_channels: list[int] = field(default_factory=lambda: [64, 128])
     audio_pooling: str = "masked_mean"  # "mean_all" averages padding too, as the seed did
     # video branch
@@ -58,13 +89,15 @@ class ModelConfig:
     # calibration: logits are divided by these before softmax (fitted on dev by training)
     emotion_temperature: float = 1.0
     sentiment_temperature: float = 1.0
-    preset: str = "custom"
+    preset: str = "cpu"
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad value."""
+        """Raise ValueError naming the first bad field, its value and what is expected."""
+        if not isinstance(self.modalities, list) or not all(isinstance(m, str) for m in self.modalities):
+            raise ValueError(f"modalities must be a list of names from {list(MODALITIES)}, got {self.modalities!r}")
         mods = list(self.modalities)
         if not mods:
             raise ValueError(f"modalities must name at least one of {list(MODALITIES)}")
@@ -75,42 +108,93 @@ class ModelConfig:
             raise ValueError(f"modalities has duplicates: {mods}")
         # keep a canonical order so two configs with the same set are equal
         self.modalities = [m for m in MODALITIES if m in mods]
-        if "text" in self.modalities and not self.text_config:
+        for name in ("text_backbone", "preset"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name, options in CHOICES.items():
+            if getattr(self, name) not in options:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; expected one of {options}")
+        for name in ("video_trainable", "per_modality_heads"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name, (kind, lo, hi) in BOUNDS.items():
+            setattr(self, name, _bounded(name, getattr(self, name), kind, lo, hi))
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
+        channels = self.audio_channels
+        if not isinstance(channels, list) or not 1 <= len(channels) <= AUDIO_BLOCKS_MAX:
+            raise ValueError(f"audio_channels must be a list of 1 to {AUDIO_BLOCKS_MAX} integers, got {channels!r}")
+        for c in channels:
+            _bounded("audio_channels", c, int, 1, AUDIO_CHANNEL_MAX)
+        self._validate_text_config()
+
+    def _validate_text_config(self) -> None:
+        if not isinstance(self.text_config, dict):
+            raise ValueError(f"text_config must be a transformers config object (a JSON dict), "
+                             f"got {type(self.text_config).__name__}")
+        if "text" not in self.modalities:
+            return
+        if not self.text_config:
             raise ValueError("text modality enabled but text_config is empty; build with from_preset()")
-        if self.text_pooling not in TEXT_POOLINGS:
-            raise ValueError(f"unknown text_pooling {self.text_pooling!r}; expected one of {TEXT_POOLINGS}")
-        if self.audio_pooling not in AUDIO_POOLINGS:
-            raise ValueError(f"unknown audio_pooling {self.audio_pooling!r}; expected one of {AUDIO_POOLINGS}")
-        if self.video_backbone not in VIDEO_BACKBONES:
-            raise ValueError(f"unknown video_backbone {self.video_backbone!r}; expected one of {VIDEO_BACKBONES}")
-        if self.frame_norm not in FRAME_NORMS:
-            raise ValueError(f"unknown frame_norm {self.frame_norm!r}; expected one of {FRAME_NORMS}")
-        for name in ("num_frames", "frame_size", "n_mels", "n_fft", "hop_length", "audio_max_frames",
-                     "proj_dim", "fusion_dim", "head_hidden", "text_max_length", "sample_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.audio_max_frames < 8:
-            raise ValueError(f"audio_max_frames must be at least 8, got {self.audio_max_frames}")
-        if self.text_lora_rank < 0:
-            raise ValueError(f"text_lora_rank must be >= 0, got {self.text_lora_rank}")
-        if self.dialogue_context < 0:
-            raise ValueError(f"dialogue_context must be >= 0, got {self.dialogue_context}")
-        if not self.audio_channels or any(c <= 0 for c in self.audio_channels):
-            raise ValueError(f"audio_channels must be positive integers, got {self.audio_channels}")
-        for name in ("emotion_temperature", "sentiment_temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.fusion_dropout < 1:
-            raise ValueError("dropout and fusion_dropout must be in [0, 1)")
+        if not isinstance(self.text_config.get("model_type"), str):
+            raise ValueError("text_config has no 'model_type' string; it must be a transformers config dict")
+        for key, hi in TEXT_CONFIG_BOUNDS.items():
+            if key in self.text_config:
+                _bounded(f"text_config.{key}", self.text_config[key], int, 0 if key == "type_vocab_size" else 1, hi)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: Any) -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"a model config must be a JSON object of fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; this mmsa version knows {sorted(known)}")
         return cls(**data)
+
+
+def _bounded(name: str, value: Any, kind: type, lo: float, hi: float) -> Any:
+    """value as kind if it is one (an int counts as a float, a bool as neither) and lo <= value <= hi."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+    if not ok or not math.isfinite(value):
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {expected} in [{lo:g}, {hi:g}], got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+    return kind(value)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the tutorial architecture: frozen BERT-base (pooler), R3D-18 on 30 frames of 224 px scaled to [0, 1],
+    # 64-mel Conv1d audio averaged over padding, 128-wide projections, fusion 384 -> 256, heads 256 -> 64 -> n
+    "seed": dict(
+        text_backbone="bert-base-uncased", text_pooling="pooler", video_backbone="r3d_18", num_frames=30,
+        frame_size=224, frame_norm="unit", n_fft=1024, hop_length=512, audio_max_frames=300,
+        audio_pooling="mean_all", per_modality_heads=False,
+    ),
+    "cpu": {},  # the dataclass defaults
+    # a very small random model with every branch, for tests and examples; fully offline
+    "tiny": dict(
+        text_backbone="tiny-random-bert", text_max_length=64, text_trainable_layers=-1,
+        n_mels=32, audio_max_frames=200, audio_channels=[16, 32],
+        video_backbone="tiny3d", num_frames=4, frame_size=32, frame_norm="unit",
+        proj_dim=16, fusion_dim=32, head_hidden=16,
+    ),
+}
+# the tiny preset's text encoder: a 2-layer, 32-wide BERT over MiniLM's vocabulary (its tokenizer ships offline)
+TINY_TEXT_CONFIG: dict[str, Any] = dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=64, vocab_size=30522, max_position_embeddings=128)
+
+
+def preset_config(name: str, **overrides: Any) -> ModelConfig:
+    """A ModelConfig for a named preset; from_preset fills in text_config from the backbone."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    settings = dict(PRESETS[name], preset=name, **overrides)
+    modalities = settings.get("modalities") or list(MODALITIES)
+    if "text" in modalities and not settings.get("text_config"):
+        settings["text_config"] = {"model_type": "bert"}  # placeholder until the backbone's config is read
+    return ModelConfig(**settings)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
 from .config import VIDEO_BACKBONES_2D, VIDEO_BACKBONES_3D, ModelConfig
-
-logger = logging.getLogger("mmsa")
 
 
 def _freeze(module: nn.Module) -> None:
@@ -127,9 +123,14 @@ class TextEncoder(nn.Module):
         mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        return self.projection(self.embed(input_ids, attention_mask, token_type_ids))
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Tokens, or features = embed()'s output computed earlier (training's cache of a frozen backbone)."""
+        if features is None:
+            if input_ids is None or attention_mask is None:
+                raise ValueError("text input needs input_ids and attention_mask (or precomputed features)")
+            features = self.embed(input_ids, attention_mask, token_type_ids)
+        return self.projection(features)
 
 
 class AudioEncoder(nn.Module):
@@ -169,6 +170,7 @@ class AudioEncoder(nn.Module):
         return lengths.clamp_min(1)
 
     def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """mel shape = (batch, n_mels, frames); lengths = valid frames per sample, shape = (batch,)."""
         if mel.dim() != 3 or mel.shape[1] != self.n_mels or mel.shape[2] < self.min_frames:
             raise ValueError(
                 f"audio input must have shape (batch, {self.n_mels}, frames>={self.min_frames}), "
@@ -251,5 +253,6 @@ class VideoEncoder(nn.Module):
         feats = self.backbone(frames.flatten(0, 1))  # every frame through the image net
         return feats.view(b, t, -1).mean(1)  # temporal average pooling
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.embed(frames))
+    def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames, or features = embed()'s output computed earlier (training's cache of a frozen backbone)."""
+        return self.projection(self.embed(frames) if features is None else features)

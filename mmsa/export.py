@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from .results import Analysis
+from .results import Analysis, UtteranceResult
 
 FORMATS = ("json", "csv", "srt", "vtt")
 
@@ -21,8 +21,9 @@ def to_csv(analysis: Analysis) -> str:
     writer.writerow(["start", "end", "text", "emotion", "emotion_confidence", "sentiment", "sentiment_confidence",
                      "modalities"])
     for u in analysis.utterances:
-        writer.writerow([f"{u.start:.3f}", f"{u.end:.3f}", u.text, u.emotion, f"{u.emotion_scores[u.emotion]:.4f}",
-                         u.sentiment, f"{u.sentiment_scores[u.sentiment]:.4f}", "+".join(u.modalities)])
+        p = u.prediction
+        writer.writerow([f"{u.start:.3f}", f"{u.end:.3f}", u.text, p.emotion, f"{p.emotion_confidence:.4f}",
+                         p.sentiment, f"{p.sentiment_confidence:.4f}", "+".join(u.modalities)])
     return buf.getvalue()
 
 
@@ -34,10 +35,10 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def caption(u) -> str:
+def caption(u: UtteranceResult) -> str:
     """Two lines: what was said, then [emotion 87% · sentiment 64%]."""
-    label = (f"[{u.emotion} {u.emotion_scores[u.emotion]:.0%} · "
-             f"{u.sentiment} {u.sentiment_scores[u.sentiment]:.0%}]")
+    p = u.prediction
+    label = f"[{p.emotion} {p.emotion_confidence:.0%} · {p.sentiment} {p.sentiment_confidence:.0%}]"
     text = " ".join(u.text.replace("-->", "->").split())  # no cue separators or blank lines inside a cue
     return f"{text}\n{label}" if text else label
 

@@ -1,4 +1,4 @@
-"""Model inputs from raw media: frames -> tensor, waveform -> log-mel, text -> tokens.
+"""Model inputs from decoded media: frames -> tensor, waveform -> log-mel, text -> tokens.
 
 Training and inference both call these, so a model never sees inputs prepared differently from training.
 """
@@ -20,25 +20,6 @@ FRAME_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, flo
     "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
-
-
-def sample_times(start: float, end: float, n: int) -> np.ndarray:
-    """n timestamps spread over [start, end], each at the centre of its 1/n slice. shape = (n,)"""
-    span = max(end - start, 0.0)
-    return start + (np.arange(n) + 0.5) * span / n
-
-
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """RGB uint8 (h, w, 3) -> (size, size, 3): shorter side scaled to size, then centre crop."""
-    import cv2
-
-    h, w = frame.shape[:2]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    frame = cv2.resize(frame, (nw, nh), interpolation=interp)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return frame[top:top + size, left:left + size]
 
 
 def frames_to_tensor(frames: np.ndarray, norm: str) -> torch.Tensor:

@@ -1,15 +1,10 @@
-"""Label sets of MELD, in MELD's order, and the id <-> name maps every module uses."""
+"""Label sets of MELD, in MELD's order, and name -> id lookup."""
 
 from __future__ import annotations
 
 # MELD's order: checkpoints trained on MELD index their heads this way.
 EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
-
-EMOTION_TO_ID: dict[str, int] = {name: i for i, name in enumerate(EMOTIONS)}
-ID_TO_EMOTION: dict[int, str] = dict(enumerate(EMOTIONS))
-SENTIMENT_TO_ID: dict[str, int] = {name: i for i, name in enumerate(SENTIMENTS)}
-ID_TO_SENTIMENT: dict[int, str] = dict(enumerate(SENTIMENTS))
 
 TASKS: dict[str, tuple[str, ...]] = {"emotion": EMOTIONS, "sentiment": SENTIMENTS}
 

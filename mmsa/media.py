@@ -1,6 +1,9 @@
 """Probe, validate and decode media: audio once to 16 kHz mono float32, frames in one sequential pass.
 
 Every problem with a user's file surfaces as MediaError, whose message names the file, the problem and the fix.
+Every open goes through open_media(): a regular file, read with the file protocol only, by an allow-listed
+container demuxer. Playlists (HLS), concat lists and other formats that pull in further files or URLs are
+refused before they read anything beyond the upload.
 """
 
 from __future__ import annotations
@@ -8,20 +11,28 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .features import resize_frame, sample_times
-
 logger = logging.getLogger("mmsa")
 
 SAMPLE_RATE = 16000  # what faster-whisper and the audio branch expect
-MAX_DURATION_S = 600.0  # default limit: 10 minutes keeps one analysis bounded on a 2-core box
 MAX_FRAME_SIDE = 4096  # decoding larger frames costs seconds per frame and gigabytes; ask for a downscale
 MIN_DURATION_S = 0.05  # shorter than this there is nothing to hear or see
 DURATION_GRACE_S = 1.0  # containers overshoot by a few ms: a "10 minute" file must pass a 10 minute limit
+SHORT_STREAM_RATIO = 0.9  # a stream that decodes to less than this share of its stated length gets a warning
+SHORT_STREAM_MIN_S = 0.5  # ... when the gap is at least this long
+# FFmpeg demuxers that read one self-contained file (names as FFmpeg matches them). Not here, on purpose: hls,
+# dash, concat, image2 (file patterns), tee and every network or device input, which open further files or URLs.
+ALLOWED_DEMUXERS: tuple[str, ...] = (
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "asf", "ogg",
+    "wav", "mp3", "flac", "aac", "w64", "aiff", "caf", "amr", "au", "dv", "ivf", "nut", "mxf", "h264", "hevc",
+    "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif", "tiff_pipe",
+)
+STILL_IMAGE_FORMATS: tuple[str, ...] = ("png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
+OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_DEMUXERS), "protocol_whitelist": "file"}
 
 
 class MediaError(ValueError):
@@ -41,34 +52,49 @@ class MediaInfo:
     video_codec: str = ""
     audio_codec: str = ""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def _name(path: str | os.PathLike) -> str:
     return Path(path).name or str(path)
 
 
-def probe(path: str | os.PathLike, max_duration: float | None = MAX_DURATION_S) -> MediaInfo:
-    """Open a file and read its streams; raise MediaError if it cannot be analysed."""
+def open_media(path: str | os.PathLike):
+    """An av container for a user's file, under the rules in this module's docstring. Raises MediaError."""
     import av
 
     p = Path(path)
     if not p.exists():
-        raise MediaError(f"{p}: file not found")
-    if not p.is_file():
-        raise MediaError(f"{p}: not a file (is it a folder?)")
-    size = p.stat().st_size
-    if size == 0:
-        raise MediaError(f"{_name(p)}: the file is empty (0 bytes); upload the video again")
+        raise MediaError(f"{_name(p)}: file not found")
+    if p.is_dir():
+        raise MediaError(f"{_name(p)}: is a folder; give a video or audio file")
+    if not p.is_file():  # a FIFO or a device would block or never end
+        raise MediaError(f"{_name(p)}: not a regular file (a pipe or a device?); give a video or audio file")
+    # an absolute path, so names such as "concat:a|b" or "subfile,,..." are never read as FFmpeg protocols
     try:
-        container = av.open(str(p))
+        return av.open(os.path.abspath(p), container_options=OPEN_OPTIONS)
+    except av.error.ArgumentError as e:  # the probed format is not allowed
+        raise MediaError(
+            f"{_name(p)}: not a supported audio or video container. Playlists (.m3u8), concat lists and other "
+            f"files that point to further files or URLs are refused; upload the video itself (.mp4, .mov, "
+            f".webm, .mkv, .avi) or audio (.wav, .mp3, .m4a, .ogg, .flac)."
+        ) from e
     except Exception as e:  # av.error.InvalidDataError and friends; PyAV raises many subclasses
         raise MediaError(
             f"{_name(p)}: not a readable audio or video file, or truncated ({_reason(e)}). "
             f"Use a complete video such as .mp4, .mov, .webm or .mkv, or audio such as .wav or .mp3."
         ) from e
+
+
+def probe(path: str | os.PathLike, max_duration: float | None = None) -> MediaInfo:
+    """Open a file and read its streams; raise MediaError if it cannot be analysed."""
+    p = Path(path)
+    if p.is_file() and p.stat().st_size == 0:
+        raise MediaError(f"{_name(p)}: the file is empty (0 bytes); upload the video again")
+    container = open_media(p)
+    size = p.stat().st_size
     with container:
+        if container.format.name in STILL_IMAGE_FORMATS:
+            raise MediaError(f"{_name(p)}: is a still image ({container.format.name.removesuffix('_pipe')}), not a "
+                             f"video; upload a video or audio file")
         videos = [s for s in container.streams.video if not _is_cover_art(s)]
         audios = list(container.streams.audio)
         video = videos[0] if videos else None
@@ -142,103 +168,154 @@ def _clock(seconds: float) -> str:
     return f"{m} min {s:02d} s" if m else f"{seconds:.1f} s"
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
-                 max_seconds: float | None = None) -> np.ndarray:
+def _decoded(container, stream, counts: dict[str, int]) -> Iterator:
+    """Frames of one stream, packet by packet: a damaged packet is skipped and counted, not fatal; a stream
+    that breaks off ends the iteration (counts["cut"] = 1)."""
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                counts["bad"] = counts.get("bad", 0) + 1
+                continue
+            yield from frames
+    except av.error.FFmpegError as e:  # the container itself stops (truncated download)
+        logger.info("stream stops early: %s", _reason(e))
+        counts["cut"] = 1
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None,
+                 stated_duration: float | None = None, warnings: list[str] | None = None) -> np.ndarray:
     """The first audio stream, decoded once and resampled: mono float32, shape = (samples,).
 
-    A stream that breaks off part way (truncated download) keeps what decoded, with a warning.
+    Damaged packets are skipped; when that happens, or the audio ends well before stated_duration (a cut file),
+    a sentence saying so is appended to warnings.
     """
     import av
 
     chunks: list[np.ndarray] = []
     limit = None if max_seconds is None else int(max_seconds * sample_rate)
     got = 0
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"{_name(path)}: has no audio stream")
-            stream = container.streams.audio[0]
-            stream.thread_type = "AUTO"
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            try:
-                for frame in container.decode(stream):
-                    frame.pts = None  # the resampler re-times frames itself; odd pts in the input upset it
-                    for out in resampler.resample(frame):
-                        chunk = out.to_ndarray().reshape(-1)
-                        chunks.append(chunk)
-                        got += chunk.size
-                    if limit is not None and got >= limit:
-                        break
-                for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            except (av.error.InvalidDataError, av.error.EOFError) as e:
-                logger.warning("%s: audio stops early (%s); using the %.1f s that decoded",
-                               _name(path), _reason(e), got / sample_rate)
-    except MediaError:
-        raise
-    except Exception as e:
-        raise MediaError(f"{_name(path)}: the audio could not be decoded ({_reason(e)})") from e
+    counts: dict[str, int] = {}
+    with open_media(path) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{_name(path)}: has no audio stream")
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in _decoded(container, stream, counts):
+                frame.pts = None  # the resampler re-times frames itself; odd pts in the input upset it
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    chunks.append(chunk)
+                    got += chunk.size
+                if limit is not None and got >= limit:
+                    break
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{_name(path)}: the audio could not be decoded ({_reason(e)})") from e
     audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
-    return audio[:limit] if limit is not None else audio
+    audio = audio[:limit] if limit is not None else audio
+    notes = []
+    if counts.get("bad"):
+        notes.append(f"{counts['bad']} damaged audio packet(s) skipped")
+    seconds = audio.size / sample_rate
+    if stated_duration and seconds < SHORT_STREAM_RATIO * stated_duration \
+            and stated_duration - seconds >= SHORT_STREAM_MIN_S:
+        notes.append(f"audio decodes to {seconds:.1f} s of the {stated_duration:.1f} s the file states "
+                     f"(damaged or cut short?): the rest is analysed without sound")
+    if notes and warnings is not None:
+        warnings.append("; ".join(notes))
+    return audio
+
+
+def sample_times(start: float, end: float, n: int) -> np.ndarray:
+    """n timestamps spread over [start, end], each at the centre of its 1/n slice. shape = (n,)"""
+    span = max(end - start, 0.0)
+    return start + (np.arange(n) + 0.5) * span / n
+
+
+def scaled_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) with the shorter side scaled to size, aspect kept."""
+    scale = size / max(min(width, height), 1)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def center_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    """(h, w, 3) with min(h, w) == size -> (size, size, 3)."""
+    h, w = frame.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return frame[top:top + size, left:left + size]
 
 
 def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float]], num_frames: int,
-                     size: int) -> Iterator[tuple[int, np.ndarray]]:
+                     size: int, warnings: list[str] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Read the video once, front to back, and yield (span index, frames) as soon as a span is complete.
 
     Each span gets num_frames RGB frames sampled across its whole length, resized to (size, size):
-    frames shape = (num_frames, size, size, 3), uint8. Only the sampled frames are converted and kept, and a
+    frames shape = (num_frames, size, size, 3), uint8. Only the sampled frames are converted, scaled by the
+    converter straight from the decoder's YUV to the small RGB size (a 4K frame is never made RGB at 4K), and a
     span's frames are released once yielded, so memory does not grow with the video's length.
-    Spans must be sorted by start time. If the stream ends early, the last frame read fills the rest.
+    Spans must be sorted by start time. If the stream ends early, the last frame read fills the rest, and a
+    sentence saying so goes to warnings.
     """
-    import cv2
-
     if not spans:
         return
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise MediaError(f"{_name(path)}: the video stream cannot be opened for reading")
     # targets sorted by time: (time, span index, slot)
     targets = sorted(
         (float(t), i, k) for i, (s, e) in enumerate(spans) for k, t in enumerate(sample_times(s, e, num_frames))
     )
     buffers: dict[int, np.ndarray] = {}
     filled = [0] * len(spans)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frame_dur = 1.0 / fps if 1.0 <= fps <= 240.0 else 1.0 / 30.0
+    counts: dict[str, int] = {}
     ptr, last_rgb, last_ts, index = 0, None, None, 0
-    try:
-        while ptr < len(targets):
-            if not cap.grab():
+
+    def put(slot_ptr: int, rgb: np.ndarray) -> tuple[int, np.ndarray] | None:
+        _, i, k = targets[slot_ptr]
+        buf = buffers.setdefault(i, np.empty((num_frames, size, size, 3), np.uint8))
+        buf[k] = rgb
+        filled[i] += 1
+        return (i, buffers.pop(i)) if filled[i] == num_frames else None
+
+    with open_media(path) as container:
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        if not videos:
+            raise MediaError(f"{_name(path)}: has no video stream")
+        stream = videos[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding is the cost of a video branch on 2 cores
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        frame_dur = 1.0 / rate if 1.0 <= rate <= 240.0 else 1.0 / 30.0
+        for frame in _decoded(container, stream, counts):
+            if ptr >= len(targets):
                 break
-            ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if not ts and index:  # some containers report no timestamps: count frames instead
-                ts = index * frame_dur
+            ts = frame.time if frame.time is not None else index * frame_dur
             if last_ts is not None and 0 < ts - last_ts < 1.0:
                 frame_dur = ts - last_ts
             last_ts, index = ts, index + 1
             if targets[ptr][0] > ts + frame_dur / 2:
-                continue  # not needed: skip the colour conversion and resize
-            ok, bgr = cap.retrieve()
-            if not ok or bgr is None:
-                continue
-            last_rgb = resize_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+                continue  # not needed: no conversion at all
+            w, h = scaled_size(frame.width, frame.height, size)
+            last_rgb = center_crop(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA"), size)
             while ptr < len(targets) and targets[ptr][0] <= ts + frame_dur / 2:
-                _, i, k = targets[ptr]
-                buf = buffers.setdefault(i, np.empty((num_frames, size, size, 3), np.uint8))
-                buf[k] = last_rgb
-                filled[i] += 1
+                done = put(ptr, last_rgb)
                 ptr += 1
-                if filled[i] == num_frames:
-                    yield i, buffers.pop(i)
-    finally:
-        cap.release()
+                if done:
+                    yield done
     if last_rgb is None:
         raise MediaError(f"{_name(path)}: no video frame could be decoded")
+    notes = []
+    if counts.get("bad"):
+        notes.append(f"{counts['bad']} damaged video packet(s) skipped")
+    if ptr < len(targets):
+        notes.append(f"the picture ends at {last_ts or 0:.1f} s: later utterances repeat the last frame")
+    if notes and warnings is not None:
+        warnings.append("; ".join(notes))
     # stream ended before the last targets (container duration longer than the frames): repeat the last frame
-    for _, i, k in targets[ptr:]:
-        buf = buffers.setdefault(i, np.empty((num_frames, size, size, 3), np.uint8))
-        buf[k] = last_rgb
-        filled[i] += 1
-        if filled[i] == num_frames:
-            yield i, buffers.pop(i)
+    for p in range(ptr, len(targets)):
+        done = put(p, last_rgb)
+        if done:
+            yield done

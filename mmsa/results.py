@@ -12,8 +12,45 @@ def _round(scores: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in scores.items()}
 
 
-def top(scores: dict[str, float]) -> str:
+def _top(scores: dict[str, float]) -> str:
     return max(scores, key=scores.get)
+
+
+@dataclass
+class Prediction:
+    """Emotion and sentiment probabilities, and the labels they pick: the fused result of an utterance, one
+    branch's own answer, or a whole video's summary."""
+
+    emotion_scores: dict[str, float]  # 7 MELD emotions -> probability
+    sentiment_scores: dict[str, float]  # negative/neutral/positive -> probability
+
+    @property
+    def emotion(self) -> str:
+        return _top(self.emotion_scores)
+
+    @property
+    def sentiment(self) -> str:
+        return _top(self.sentiment_scores)
+
+    @property
+    def emotion_confidence(self) -> float:
+        return float(self.emotion_scores[self.emotion])
+
+    @property
+    def sentiment_confidence(self) -> float:
+        return float(self.sentiment_scores[self.sentiment])
+
+    @classmethod
+    def from_probabilities(cls, emotion: list[float], sentiment: list[float]) -> "Prediction":
+        return cls(dict(zip(EMOTIONS, map(float, emotion))), dict(zip(SENTIMENTS, map(float, sentiment))))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Prediction":
+        return cls(dict(data["emotion_scores"]), dict(data["sentiment_scores"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"emotion": self.emotion, "emotion_scores": _round(self.emotion_scores),
+                "sentiment": self.sentiment, "sentiment_scores": _round(self.sentiment_scores)}
 
 
 @dataclass
@@ -21,26 +58,24 @@ class UtteranceResult:
     start: float  # seconds from the start of the file
     end: float
     text: str  # transcript; empty where nothing was said
-    emotion_scores: dict[str, float]  # 7 MELD emotions -> probability
-    sentiment_scores: dict[str, float]  # negative/neutral/positive -> probability
+    prediction: Prediction  # the fused answer
     modalities: list[str]  # branches that had input for this utterance
-    by_modality: dict[str, dict[str, Any]] = field(default_factory=dict)  # each branch's own prediction
+    by_modality: dict[str, Prediction] = field(default_factory=dict)  # each branch's own answer
 
     @property
     def emotion(self) -> str:
-        return top(self.emotion_scores)
+        return self.prediction.emotion
 
     @property
     def sentiment(self) -> str:
-        return top(self.sentiment_scores)
+        return self.prediction.sentiment
 
     @property
     def disagreements(self) -> list[str]:
         """Human-readable notes where two branches' own sentiments or emotions differ, e.g. words vs voice."""
         notes = []
-        mods = list(self.by_modality)
         for task in ("sentiment", "emotion"):
-            said = {m: self.by_modality[m][task] for m in mods}
+            said = {m: getattr(p, task) for m, p in self.by_modality.items()}
             if len(set(said.values())) > 1:
                 notes.append(f"{task}: " + ", ".join(f"{m} says {v}" for m, v in said.items()))
         return notes
@@ -48,38 +83,31 @@ class UtteranceResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
-            "emotion": self.emotion, "emotion_scores": _round(self.emotion_scores),
-            "sentiment": self.sentiment, "sentiment_scores": _round(self.sentiment_scores),
+            **self.prediction.to_dict(),
             "modalities": list(self.modalities),
-            "by_modality": {m: {"emotion": v["emotion"], "emotion_scores": _round(v["emotion_scores"]),
-                                "sentiment": v["sentiment"], "sentiment_scores": _round(v["sentiment_scores"])}
-                            for m, v in self.by_modality.items()},
+            "by_modality": {m: p.to_dict() for m, p in self.by_modality.items()},
             "disagreements": self.disagreements,
         }
 
-
-@dataclass
-class Summary:
-    emotion_scores: dict[str, float]
-    sentiment_scores: dict[str, float]
-
     @classmethod
-    def of(cls, utterances: list[UtteranceResult]) -> "Summary":
-        """Scores averaged over utterances, weighted by each one's duration."""
-        weights = [max(u.end - u.start, 1e-3) for u in utterances]
-        total = sum(weights) or 1.0
+    def from_dict(cls, data: dict[str, Any]) -> "UtteranceResult":
+        return cls(float(data["start"]), float(data["end"]), data["text"], Prediction.from_dict(data),
+                   list(data["modalities"]),
+                   {m: Prediction.from_dict(p) for m, p in data.get("by_modality", {}).items()})
 
-        def mean(key: str, labels: tuple[str, ...]) -> dict[str, float]:
-            if not utterances:
-                return {label: 1.0 / len(labels) for label in labels}
-            return {label: sum(w * getattr(u, key)[label] for u, w in zip(utterances, weights)) / total
-                    for label in labels}
 
-        return cls(mean("emotion_scores", EMOTIONS), mean("sentiment_scores", SENTIMENTS))
+def summarize(utterances: list[UtteranceResult]) -> Prediction:
+    """Scores averaged over utterances, weighted by each one's duration (uniform when there are none)."""
+    weights = [max(u.end - u.start, 1e-3) for u in utterances]
+    total = sum(weights) or 1.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"emotion": top(self.emotion_scores), "emotion_scores": _round(self.emotion_scores),
-                "sentiment": top(self.sentiment_scores), "sentiment_scores": _round(self.sentiment_scores)}
+    def mean(task: str, labels: tuple[str, ...]) -> dict[str, float]:
+        if not utterances:
+            return {label: 1.0 / len(labels) for label in labels}
+        return {label: sum(w * getattr(u.prediction, f"{task}_scores")[label] for u, w in zip(utterances, weights))
+                / total for label in labels}
+
+    return Prediction(mean("emotion", EMOTIONS), mean("sentiment", SENTIMENTS))
 
 
 @dataclass
@@ -87,7 +115,7 @@ class Analysis:
     model: str  # which model produced this (Hub id, folder name or preset)
     duration: float  # seconds
     utterances: list[UtteranceResult]
-    summary: Summary
+    summary: Prediction  # duration-weighted over the utterances
     timings: dict[str, float]  # stage -> seconds
     source: str = ""  # file name
     asr: str = ""  # speech recogniser used
@@ -97,9 +125,8 @@ class Analysis:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Analysis":
         """Rebuild from to_dict()'s output (e.g. an API answer), for exports and views."""
-        us = [UtteranceResult(u["start"], u["end"], u["text"], u["emotion_scores"], u["sentiment_scores"],
-                              u["modalities"], u.get("by_modality", {})) for u in data["utterances"]]
-        return cls(data["model"], data["duration"], us, Summary.of(us), data.get("timings", {}),
+        us = [UtteranceResult.from_dict(u) for u in data["utterances"]]
+        return cls(data["model"], float(data["duration"]), us, summarize(us), data.get("timings", {}),
                    data.get("source", ""), data.get("asr", ""), data.get("modalities", []), data.get("warnings", []))
 
     def to_dict(self) -> dict[str, Any]:

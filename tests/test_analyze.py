@@ -7,7 +7,7 @@ from mmsa.analyze import Analyzer
 from mmsa.labels import EMOTIONS, SENTIMENTS
 from mmsa.media import MediaError
 from mmsa.synth import make_video
-from tests.conftest import SPEECH_WORDS
+from tests.helpers import SPEECH_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,14 @@ def test_speech_video_end_to_end(analyzer, speech_video):
     _check_contract(result, analysis.duration)
     text = " ".join(u["text"] for u in result["utterances"]).lower()
     assert all(w in text for w in SPEECH_WORDS), text
-    assert all(set(u["modalities"]) == {"text", "audio", "video"} for u in result["utterances"])
+    assert result["utterances"] and all(set(u["modalities"]) == {"text", "audio", "video"} for u in result["utterances"])
     assert {"probe", "decode_audio", "transcribe", "decode_frames", "model", "total"} <= set(result["timings"])
     assert steps[0][0] == 0.0 and steps[-1][0] == 1.0
     assert any("Transcribing" in m for _, m in steps) and any("Analysing utterances" in m for _, m in steps)
     # the summary is the duration-weighted mean of the utterances
     us = analysis.utterances
     w = [u.end - u.start for u in us]
-    joy = sum(wi * u.emotion_scores["joy"] for wi, u in zip(w, us)) / sum(w)
+    joy = sum(wi * u.prediction.emotion_scores["joy"] for wi, u in zip(w, us)) / sum(w)
     assert math.isclose(analysis.summary.emotion_scores["joy"], joy, rel_tol=1e-6)
 
 
@@ -68,7 +68,7 @@ def test_video_without_audio_is_analysed_from_the_picture(analyzer, media_dir):
     analysis = analyzer.analyze(path)
     result = analysis.to_dict()
     _check_contract(result, analysis.duration)
-    assert all(u["modalities"] == ["video"] and u["text"] == "" for u in result["utterances"])
+    assert result["utterances"] and all(u["modalities"] == ["video"] and u["text"] == "" for u in result["utterances"])
     assert len(result["utterances"]) == 1 and "no audio track" in " ".join(result["warnings"])
 
 
@@ -76,7 +76,7 @@ def test_silent_video_gets_fixed_windows(analyzer, media_dir):
     path = make_video(media_dir / "silent.mp4", None, duration=11.0)
     result = analyzer.analyze(path).to_dict()
     assert len(result["utterances"]) == 2
-    assert all(set(u["modalities"]) == {"video", "audio"} for u in result["utterances"])
+    assert result["utterances"] and all(set(u["modalities"]) == {"video", "audio"} for u in result["utterances"])
     assert any("no speech" in w for w in result["warnings"])
 
 
@@ -84,7 +84,7 @@ def test_audio_only_file_is_analysed_as_audio_and_text(analyzer, media_dir):
     path = make_video(media_dir / "voice only.wav", "I am really angry about my car", video=False)
     result = analyzer.analyze(path).to_dict()
     assert "angry" in " ".join(u["text"] for u in result["utterances"]).lower()
-    assert all(set(u["modalities"]) == {"text", "audio"} for u in result["utterances"])
+    assert result["utterances"] and all(set(u["modalities"]) == {"text", "audio"} for u in result["utterances"])
 
 
 def test_very_short_clip(analyzer, media_dir):
@@ -106,7 +106,7 @@ def test_text_only_model_skips_frames(media_dir, speech_video):
     analyzer = Analyzer(MultimodalSentimentModel.tiny(modalities=["text"]))
     result = analyzer.analyze(speech_video).to_dict()
     assert "decode_frames" not in result["timings"]
-    assert all(u["modalities"] == ["text"] for u in result["utterances"])
+    assert result["utterances"] and all(u["modalities"] == ["text"] for u in result["utterances"])
 
 
 def test_dialogue_context_uses_previous_utterances(speech_video):

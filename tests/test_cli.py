@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mmsa.synth import make_video
-from tests.conftest import SPEECH_WORDS
+from tests.helpers import SPEECH_WORDS
 
 
 def run(*args, env=None, timeout=300):

@@ -7,7 +7,7 @@ import torch
 from transformers import BertConfig
 
 from mmsa.model import MultimodalSentimentModel
-from tests.seed_reference import SeedModel
+from tests.helpers import SeedModel
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import io
 import json
 
 from mmsa.export import export, to_srt, to_vtt
-from mmsa.results import Analysis, Summary, UtteranceResult
+from mmsa.results import Analysis, Prediction, UtteranceResult, summarize
 from mmsa.labels import EMOTIONS, SENTIMENTS
 
 
@@ -11,11 +11,14 @@ def _analysis():
     def scores(labels, winner):
         return {l: (0.7 if l == winner else 0.3 / (len(labels) - 1)) for l in labels}
 
-    us = [UtteranceResult(0.5, 2.25, "I can't believe it!", scores(EMOTIONS, "surprise"), scores(SENTIMENTS, "positive"),
-                          ["text", "audio"]),
-          UtteranceResult(3661.0, 3662.5, "Fine --> whatever", scores(EMOTIONS, "anger"), scores(SENTIMENTS, "negative"),
-                          ["text"])]
-    return Analysis("tiny", 3663.0, us, Summary.of(us), {"total": 1.0})
+    words = Prediction(scores(EMOTIONS, "joy"), scores(SENTIMENTS, "positive"))
+    voice = Prediction(scores(EMOTIONS, "anger"), scores(SENTIMENTS, "negative"))
+    us = [UtteranceResult(0.5, 2.25, "I can't believe it!",
+                          Prediction(scores(EMOTIONS, "surprise"), scores(SENTIMENTS, "positive")), ["text", "audio"],
+                          {"text": words, "audio": voice}),
+          UtteranceResult(3661.0, 3662.5, "Fine --> whatever",
+                          Prediction(scores(EMOTIONS, "anger"), scores(SENTIMENTS, "negative")), ["text"])]
+    return Analysis("tiny", 3663.0, us, summarize(us), {"total": 1.0})
 
 
 def test_srt_has_times_text_and_labels():
@@ -45,3 +48,29 @@ def test_from_dict_round_trips():
     a = _analysis()
     b = Analysis.from_dict(json.loads(json.dumps(a.to_dict())))
     assert b.to_dict() == a.to_dict()
+    assert b.utterances[0].by_modality["audio"].emotion == "anger"
+
+
+def test_one_prediction_shape_for_fused_branches_and_summary():
+    d = _analysis().to_dict()
+    shape = {"emotion", "emotion_scores", "sentiment", "sentiment_scores"}
+    assert set(d["summary"]) == shape
+    assert set(d["utterances"][0]["by_modality"]["text"]) == shape
+    assert shape <= set(d["utterances"][0])
+    assert d["utterances"][0]["disagreements"] == ["sentiment: text says positive, audio says negative",
+                                                   "emotion: text says joy, audio says anger"]
+    # the summary weighs utterances by duration: 1.75 s of surprise against 1.5 s of anger
+    summary = d["summary"]["emotion_scores"]
+    assert summary["surprise"] == round((1.75 * 0.7 + 1.5 * 0.05) / 3.25, 4)
+
+
+def test_views_read_an_analysis():
+    from mmsa import views
+
+    a = _analysis()
+    headers, rows = views.modality_rows(a)
+    assert headers == ["time", "text", "fused", "text", "audio", "disagreement"]
+    assert rows[0][3:5] == ["joy / positive", "anger / negative"] and rows[1][3:5] == ["absent", "absent"]
+    assert views.utterance_rows(a)[0][3:] == ["surprise (70%)", "positive (70%)", "text + audio"]
+    assert views.highlighted_transcript(a)[0] == ("I can't believe it!", "surprise")
+    assert views.overall_labels(a)[1]["negative"] == a.summary.sentiment_scores["negative"]

@@ -55,7 +55,7 @@ def test_bad_files_give_clear_errors(tmp_path, speech_video, kind):
         expected = "not a readable audio or video file, or truncated"
     elif kind == "folder":
         target.mkdir()
-        expected = "not a file"
+        expected = "is a folder"
     else:
         expected = "file not found"
     with pytest.raises(MediaError, match=expected):

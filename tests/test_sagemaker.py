@@ -3,26 +3,19 @@
 import io
 import json
 import os
-import socket
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.test_training import RecordingHfApi, write_meld_split
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import RecordingHfApi, free_port, write_meld_split
 
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
@@ -149,11 +142,14 @@ def test_entry_point_with_sagemaker_environment_writes_a_loadable_model(meld_dir
     monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(out_dir))
     monkeypatch.setenv("SM_CHECKPOINT_DIR", str(ckpt))
-    monkeypatch.setenv("MMSA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MMSA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SM_HPS", json.dumps({"init-from": str(tiny_model_dir), "epochs": 2, "batch-size": 4,
                                              "text-only": "True"}))
     assert main() == 0
-    assert MultimodalSentimentModel.from_pretrained(str(model_dir))
+    loaded = MultimodalSentimentModel.from_pretrained(str(model_dir))
+    assert loaded.config.to_dict() == MultimodalSentimentModel.from_pretrained(str(tiny_model_dir)).config.to_dict() \
+        | {"emotion_temperature": loaded.config.emotion_temperature,
+           "sentiment_temperature": loaded.config.sentiment_temperature}
     assert (ckpt / "state.json").is_file() and (model_dir / "README.md").is_file()
     assert (out_dir / "training_report.json").is_file()
 
@@ -171,18 +167,17 @@ def _tarball(files: dict[str, bytes], extra=None) -> bytes:
 
 
 def test_push_from_s3_downloads_checks_and_uploads(aws, tiny_model_dir, monkeypatch, capsys):
-    import training.push
     from training.push_to_hub import main
 
     files = {p.name: p.read_bytes() for p in Path(tiny_model_dir).iterdir() if p.name != "README.md"}
     aws.client("s3").put_object(Bucket="mmsa-test-bucket", Key="mmsa/output/job-1/output/model.tar.gz",
                                 Body=_tarball(files))
-    RecordingHfApi.calls = []
-    monkeypatch.setattr(training.push, "HfApi", RecordingHfApi)
+    RecordingHfApi.reset()
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
     monkeypatch.setenv("HF_TOKEN", "hf_dummy")
     rc = main(["--from-s3", "s3://mmsa-test-bucket/mmsa/output/job-1/output/model.tar.gz", "--repo-id", "me/model"])
     assert rc == 0, capsys.readouterr().err
-    upload = [c for c in RecordingHfApi.calls if c[0] == "upload_folder"][0]
+    upload = [c for c in RecordingHfApi.calls if c[0] == "create_commit"][0]
     assert upload[1] == "me/model" and {"config.json", "model.safetensors", "README.md"} <= set(upload[2])
 
 

@@ -15,7 +15,7 @@ MELD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld" / "d
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("MMSA_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "starter_cache"))
+    monkeypatch.setenv("MMSA_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "mmsa_cache"))
     monkeypatch.delenv("MMSA_MODEL", raising=False)
 
 
@@ -29,7 +29,8 @@ def test_shipped_files_are_small_and_text_only():
 
 
 def test_default_model_is_the_assembled_starter(no_network):
-    from mmsa.loading import default_model, load_model
+    from mmsa.loading import default_model
+    from mmsa.model import load_model
 
     folder = Path(default_model())
     assert folder.name.startswith(STARTER_NAME) and (folder / "model.safetensors").is_file()
@@ -38,7 +39,7 @@ def test_default_model_is_the_assembled_starter(no_network):
 
 
 def test_env_overrides_the_default(tiny_model_dir, monkeypatch):
-    from mmsa.loading import load_model
+    from mmsa.model import load_model
 
     monkeypatch.setenv("MMSA_MODEL", str(tiny_model_dir))
     model, name = load_model(None)
@@ -49,7 +50,7 @@ def test_starter_reads_clear_sentences_sensibly():
     import torch
 
     from mmsa import features
-    from mmsa.loading import load_model
+    from mmsa.model import load_model
 
     model, _ = load_model(None)
     texts = ["Oh my god, this is the best day of my life! I love it!", "Get out! I hate you, you ruined everything!",
@@ -91,7 +92,7 @@ def test_evaluate_defaults_to_the_starter_and_reproduces_its_card(tmp_path):
 def test_app_uses_the_starter_when_nothing_is_set(tmp_path, speech_video):
     from gradio_client import Client, handle_file
 
-    from tests.test_app import start_app
+    from tests.helpers import start_app
 
     server = start_app(tmp_path / "app.log", MMSA_MODEL=None, MMSA_ASR=None)
     url = next(server)

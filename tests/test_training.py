@@ -9,41 +9,7 @@ import pytest
 
 from mmsa.labels import EMOTIONS, SENTIMENTS
 from mmsa.model import MultimodalSentimentModel
-from mmsa.synth import make_video
-
-LINES = {  # one line per emotion, with a sentiment that fits it
-    "anger": ("I am so angry with you right now", "negative"),
-    "disgust": ("That is absolutely disgusting", "negative"),
-    "fear": ("I am scared something terrible will happen", "negative"),
-    "joy": ("This is the best day of my life", "positive"),
-    "neutral": ("The meeting is at three o'clock", "neutral"),
-    "sadness": ("I miss her so much", "negative"),
-    "surprise": ("Wow, I did not expect that", "positive"),
-}
-MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID", "Season",
-               "Episode", "StartTime", "EndTime"]
-
-
-def write_meld_split(root: Path, csv_name: str, clip_dir: str, dialogues: int, broken: bool = False,
-                     size: tuple[int, int] = (64, 48), fps: int = 10) -> Path:
-    (root / clip_dir).mkdir(parents=True, exist_ok=True)
-    rows = []
-    for d in range(dialogues):
-        for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
-            rows.append([len(rows) + 1, text.replace("'", "\u2019"), "Ross", emotion, sentiment, d, u, 1, 1,
-                         "00:00:01,000", "00:00:02,000"])
-            make_video(root / clip_dir / f"dia{d}_utt{u}.mp4", text, size=size, fps=fps)
-    if broken:  # a clip that cannot be read: skipped and reported, never a crash
-        rows.append([len(rows) + 1, "Broken clip here", "Joey", "joy", "positive", dialogues, 0, 1, 1,
-                     "00:00:01,000", "00:00:02,000"])
-        (root / clip_dir / f"dia{dialogues}_utt0.mp4").write_text("not a video")
-    path = root / csv_name
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(MELD_HEADER)
-        w.writerows(rows)
-    return path
-
+from tests.helpers import LINES, MELD_HEADER, RecordingHfApi, write_meld_split
 
 @pytest.fixture(scope="module")
 def meld_root(tmp_path_factory):
@@ -108,7 +74,8 @@ def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
     out = tmp_path / "m"
     assert train("--train", str(csv_path), "--dev", str(csv_path), "--init-from", str(tiny_model_dir),
                  "--text-only", "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c")) == 0
-    assert MultimodalSentimentModel.from_pretrained(str(out))
+    trained = MultimodalSentimentModel.from_pretrained(str(out))
+    assert trained.config.preset == "tiny" and json.loads((out / "metrics.json").read_text())["n"] == 7
 
 
 def test_unknown_label_names_the_row(tmp_path):
@@ -222,43 +189,18 @@ def test_feature_cache_hits_and_invalidates(meld_root, tmp_path, minilm_dir):
 
 
 # ---------------------------------------------------------------- push
-class RecordingHfApi:
-    calls: list = []
-
-    def __init__(self, token=None):
-        RecordingHfApi.calls.append(("init", bool(token)))
-
-    def create_repo(self, repo_id, **kwargs):
-        RecordingHfApi.calls.append(("create_repo", repo_id, kwargs))
-
-    def upload_folder(self, repo_id, folder_path, allow_patterns=None, **kwargs):
-        import fnmatch
-        import shutil
-
-        files = sorted(p.name for p in Path(folder_path).iterdir()
-                       if any(fnmatch.fnmatch(p.name, pat) for pat in allow_patterns))
-        snapshot = Path(folder_path).parent / "pushed"
-        snapshot.mkdir(exist_ok=True)
-        for name in files:
-            shutil.copy(Path(folder_path) / name, snapshot / name)
-        RecordingHfApi.calls.append(("upload_folder", repo_id, files))
-        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
-
-
 def test_push_to_hub_uploads_model_and_card(meld_root, tiny_model_dir, tmp_path, monkeypatch, capsys):
     from huggingface_hub import ModelCard
 
-    import training.push
-
-    RecordingHfApi.calls = []
-    monkeypatch.setattr(training.push, "HfApi", RecordingHfApi)
+    RecordingHfApi.reset(tmp_path / "pushed")
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
     monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
     out = tmp_path / "model"
     assert train("--train", str(meld_root / "dev_sent_emo.csv"), "--dev", str(meld_root / "dev_sent_emo.csv"),
                  "--init-from", str(tiny_model_dir), "--epochs", "1", "--output-dir", str(out),
                  "--cache-dir", str(tmp_path / "c"), "--push-to-hub", "someone/mmsa-test") == 0
     kinds = [c[0] for c in RecordingHfApi.calls]
-    assert kinds == ["init", "create_repo", "upload_folder"] and RecordingHfApi.calls[0][1] is True
+    assert kinds == ["init", "create_repo", "create_commit"] and RecordingHfApi.calls[0][1] is True
     files = RecordingHfApi.calls[2][2]
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "emotion_confusion.png",
             "metrics.json"} <= set(files)
@@ -271,7 +213,7 @@ def test_push_to_hub_uploads_model_and_card(meld_root, tiny_model_dir, tmp_path,
 
 
 def test_push_without_token_is_a_clear_error(tmp_path, tiny_model_dir, monkeypatch):
-    from training.push import push_folder
+    from training.push_to_hub import push_folder
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)

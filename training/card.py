@@ -8,10 +8,18 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from mmsa.labels import TASKS
+from mmsa.settings import project_url
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_card" / "template.md"
-REPO_URL = "https://github.com/mmsa-project/mmsa"
 DATASET_ID = "declare-lab/MELD"
+
+
+def template_path() -> Path:
+    """model_card/template.md: installed as training/model_card (pyproject maps it), or in a checkout."""
+    for candidate in (Path(__file__).parent / "model_card" / "template.md",
+                      Path(__file__).resolve().parents[1] / "model_card" / "template.md"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("the model card template (model_card/template.md) is missing from this installation")
 
 
 def _eval_results(metrics: dict[str, Any], dataset_name: str, split: str) -> list[EvalResult]:
@@ -78,10 +86,11 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
     video = f"{cfg.video_backbone}, {cfg.num_frames} frames of {cfg.frame_size} px" if "video" in cfg.modalities else "—"
     audio = (f"Conv1d over {cfg.n_mels}-band log-mel, up to {cfg.audio_max_frames} frames"
              if "audio" in cfg.modalities else "—")
+    url = project_url()
     return ModelCard.from_template(
-        card_data, template_path=str(TEMPLATE), model_title=title or f"mmsa {cfg.preset} model",
+        card_data, template_path=str(template_path()), model_title=title or f"mmsa {cfg.preset} model",
         summary=summary or "Emotion and sentiment recognition per utterance of a video.",
-        repo_url=REPO_URL, repo_id=repo_id, modalities=", ".join(cfg.modalities),
+        built_with=f"[mmsa]({url})" if url else "mmsa", repo_id=repo_id, modalities=", ".join(cfg.modalities),
         text_encoder=(f"{cfg.text_backbone} ({cfg.text_pooling} pooling, {_text_training(cfg)})"
                       if "text" in cfg.modalities else "—"),
         video_encoder=video, audio_encoder=audio,

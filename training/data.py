@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from collections import defaultdict
@@ -17,6 +18,9 @@ logger = logging.getLogger("mmsa.training")
 MELD_CLIP_DIRS = {"train": "train_splits", "dev": "dev_splits_complete", "test": "output_repeated_splits_test"}
 MELD_COLUMNS = ("Utterance", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
 GENERIC_COLUMNS = ("path", "text", "emotion", "sentiment")
+MAX_FIELD_CHARS = 1_000_000  # an utterance is a sentence or two; a field this long is a broken quote
+# tried in order when a CSV is not UTF-8 and no --encoding is given (MELD's own files carry Windows-1252 bytes)
+FALLBACK_ENCODING = "cp1252"
 
 
 class DataError(ValueError):
@@ -50,35 +54,98 @@ class Dataset:
         return any(e.clip for e in self.examples)
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise DataError(f"--encoding {encoding!r} is not a known text encoding (e.g. utf-8, cp1252, latin-1)") \
+                from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path.name}: byte {e.start} is not valid {encoding}; check --encoding") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            text = data.decode(FALLBACK_ENCODING)
+        except UnicodeDecodeError:
+            line = data[:utf8_error.start].count(b"\n") + 1
+            raise DataError(f"{path.name}, line {line}: byte {data[utf8_error.start]:#04x} is neither UTF-8 nor "
+                            f"{FALLBACK_ENCODING}; save the file as UTF-8 or pass --encoding (e.g. latin-1)") from None
+        logger.warning("%s is not UTF-8; read as %s (pass --encoding to choose)", path.name, FALLBACK_ENCODING)
+        return text
+
+
+def read_csv(path: str | os.PathLike, encoding: str | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV as dicts, with problems named by file and row: encoding, over-long fields, short rows."""
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: CSV not found")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
+    text = _decode(path, path.read_bytes(), encoding)
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for row in reader:
+            if None in row:  # more fields than the header
+                raise DataError(f"{path.name}, row {len(rows) + 2}: {len(reader.fieldnames) + len(row[None])} "
+                                f"fields, the header has {len(reader.fieldnames)}; quote fields that contain commas")
+            missing = [k for k, v in row.items() if v is None]  # fewer fields than the header
+            if missing:
+                raise DataError(f"{path.name}, row {len(rows) + 2}: too few fields ({', '.join(missing)} missing); "
+                                f"quote fields that contain commas or line breaks")
+            rows.append(row)
+    except csv.Error as e:
+        raise DataError(f"{path.name}, row {len(rows) + 2}: {e}; is a quote left open?") from None
+    return rows
+
+
+def find_csv(location: str | os.PathLike) -> tuple[Path, Path | None]:
+    """A CSV path, or a folder (e.g. a SageMaker channel) with one CSV and maybe its clips folder."""
+    p = Path(location)
+    if p.is_file():
+        return p, None
+    if p.is_dir():
+        csvs = sorted(p.glob("*.csv"))
+        if len(csvs) != 1:
+            raise DataError(f"{p}: expected exactly one CSV in the folder, found {[c.name for c in csvs]}")
+        return csvs[0], clip_folder_beside(csvs[0], extra=("clips",))
+    raise DataError(f"{p}: no such file or folder")
+
+
+def clip_folder_beside(csv_path: str | os.PathLike, extra: tuple[str, ...] = ()) -> Path | None:
+    """MELD's clip folder (or one of extra) next to a CSV, if there is one."""
+    parent = Path(csv_path).parent
+    return next((parent / d for d in (*MELD_CLIP_DIRS.values(), *extra) if (parent / d).is_dir()), None)
+
+
+def load_split(location: str, clips: str | None = None, text_only: bool = False, context: int = 0,
+               encoding: str | None = None) -> "Dataset":
+    """A train/dev/eval split from a CSV or a folder holding one, with dialogue context attached."""
+    csv_path, found = find_csv(location)
+    ds = load_dataset(csv_path, clips or found, text_only=text_only, encoding=encoding)
+    attach_context(ds, context)
+    return ds
 
 
 def _labels(path: Path, row_no: int, emotion: str, sentiment: str) -> tuple[int, int]:
     try:
         return emotion_id(emotion), sentiment_id(sentiment)
     except ValueError as e:
-        raise DataError(f"{path}, row {row_no}: {e}") from None
+        raise DataError(f"{path.name}, row {row_no}: {e}") from None
 
 
 def load_meld(csv_path: str | os.PathLike, clips_dir: str | os.PathLike | None = None,
-              text_only: bool = False) -> Dataset:
+              text_only: bool = False, encoding: str | None = None, rows: list[dict[str, str]] | None = None) -> Dataset:
     """A MELD split: its CSV, plus clips named dia{Dialogue_ID}_utt{Utterance_ID}.mp4 in clips_dir.
 
     clips_dir None: look beside the CSV for MELD's folder names; none found (or text_only): text only.
     """
     path = Path(csv_path)
-    rows = _read_csv(path)
-    if rows and not set(MELD_COLUMNS) <= set(rows[0]):
-        raise DataError(f"{path}: not a MELD CSV; expected columns {', '.join(MELD_COLUMNS)}, got {list(rows[0])}")
+    rows = read_csv(path, encoding) if rows is None else rows
+    _require_rows(path, rows, MELD_COLUMNS)
     if clips_dir is None and not text_only:
-        for folder in MELD_CLIP_DIRS.values():
-            if (path.parent / folder).is_dir():
-                clips_dir = path.parent / folder
-                break
+        clips_dir = clip_folder_beside(path)
     clip_root = None if text_only or clips_dir is None else Path(clips_dir)
     if clip_root is not None and not clip_root.is_dir():
         raise DataError(f"{clip_root}: clips folder not found")
@@ -86,21 +153,22 @@ def load_meld(csv_path: str | os.PathLike, clips_dir: str | os.PathLike | None =
     for n, row in enumerate(rows, start=2):  # row 1 is the header
         emo, sent = _labels(path, n, row["Emotion"], row["Sentiment"])
         d, u = row["Dialogue_ID"].strip(), row["Utterance_ID"].strip()
+        if not (d.isdigit() and u.isdigit()):
+            raise DataError(f"{path.name}, row {n}: Dialogue_ID and Utterance_ID must be whole numbers, got "
+                            f"{d!r} and {u!r}")
         clip = str(clip_root / f"dia{d}_utt{u}.mp4") if clip_root is not None else None
         examples.append(Example(uid=f"dia{d}_utt{u}", text=row["Utterance"], emotion=emo, sentiment=sent, clip=clip,
                                 dialogue=d))
-    examples.sort(key=lambda e: (int(e.dialogue) if e.dialogue.isdigit() else e.dialogue,
-                                 int(e.uid.rsplit("utt", 1)[1])))
+    examples.sort(key=lambda e: (int(e.dialogue), int(e.uid.rsplit("utt", 1)[1])))
     return Dataset(name=path.stem, examples=examples)
 
 
-def load_generic(csv_path: str | os.PathLike, root: str | os.PathLike | None = None) -> Dataset:
+def load_generic(csv_path: str | os.PathLike, root: str | os.PathLike | None = None, encoding: str | None = None,
+                 rows: list[dict[str, str]] | None = None) -> Dataset:
     """A CSV with path,text,emotion,sentiment (and optional start,end,dialogue_id); paths relative to root or the CSV."""
     path = Path(csv_path)
-    rows = _read_csv(path)
-    if rows and not set(GENERIC_COLUMNS) <= set(rows[0]):
-        raise DataError(f"{path}: expected columns {', '.join(GENERIC_COLUMNS)} (optional start,end,dialogue_id); "
-                        f"got {list(rows[0])}")
+    rows = read_csv(path, encoding) if rows is None else rows
+    _require_rows(path, rows, GENERIC_COLUMNS, "(optional start,end,dialogue_id)")
     base = Path(root) if root else path.parent
     examples = []
     for n, row in enumerate(rows, start=2):
@@ -110,23 +178,31 @@ def load_generic(csv_path: str | os.PathLike, root: str | os.PathLike | None = N
             start = float(row["start"]) if row.get("start", "").strip() else None
             end = float(row["end"]) if row.get("end", "").strip() else None
         except ValueError:
-            raise DataError(f"{path}, row {n}: start/end must be seconds, got {row.get('start')!r}, "
+            raise DataError(f"{path.name}, row {n}: start/end must be seconds, got {row.get('start')!r}, "
                             f"{row.get('end')!r}") from None
         if start is not None and end is not None and end <= start:
-            raise DataError(f"{path}, row {n}: end ({end}) must be after start ({start})")
+            raise DataError(f"{path.name}, row {n}: end ({end}) must be after start ({start})")
         examples.append(Example(uid=f"row{n}", text=row["text"] or "", emotion=emo, sentiment=sent,
                                 clip=str(base / clip) if clip else None, start=start, end=end,
                                 dialogue=(row.get("dialogue_id") or "").strip()))
     return Dataset(name=path.stem, examples=examples)
 
 
+def _require_rows(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...], note: str = "") -> None:
+    if not rows:
+        raise DataError(f"{path.name}: has no data rows; expected a header and one row per utterance with "
+                        f"{', '.join(columns)} {note}".rstrip())
+    if not set(columns) <= set(rows[0]):
+        raise DataError(f"{path.name}: expected columns {', '.join(columns)} {note}, got {list(rows[0])}")
+
+
 def load_dataset(csv_path: str | os.PathLike, clips_dir: str | os.PathLike | None = None,
-                 text_only: bool = False) -> Dataset:
+                 text_only: bool = False, encoding: str | None = None) -> Dataset:
     """MELD or generic, told apart by the CSV's columns."""
-    rows = _read_csv(Path(csv_path))
+    rows = read_csv(Path(csv_path), encoding=encoding)
     if rows and "Utterance" in rows[0]:
-        return load_meld(csv_path, clips_dir, text_only)
-    ds = load_generic(csv_path, clips_dir)
+        return load_meld(csv_path, clips_dir, text_only, rows=rows)
+    ds = load_generic(csv_path, clips_dir, rows=rows)
     if text_only:
         for e in ds.examples:
             e.clip = None

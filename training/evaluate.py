@@ -19,30 +19,21 @@ from mmsa.labels import TASKS
 
 
 def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str | None = None,
-             batch_size: int = 64) -> tuple[dict, dict, dict]:
+             batch_size: int = 64, encoding: str | None = None) -> tuple[dict, dict, dict]:
     """(metrics, probabilities, truth) with the model's own calibration temperatures."""
-    from .data import attach_context, load_dataset
+    from .data import clip_folder_beside, load_split
     from .featurize import Featurizer
-    from .loop import make_loader, predict_logits, softmax
-    from .metrics import all_metrics
+    from .loop import make_loader, predict_logits
+    from .metrics import evaluate_logits
 
-    ds = load_dataset(csv_path, clips_dir, text_only=clips_dir is None and not _has_clip_folder(csv_path))
-    attach_context(ds, model.config.dialogue_context)
+    text_only = clips_dir is None and clip_folder_beside(csv_path) is None
+    ds = load_split(csv_path, clips_dir, text_only, model.config.dialogue_context, encoding)
     feats = Featurizer(model, cache_dir)(ds, "eval")
     pred = predict_logits(model, make_loader(feats, model, batch_size, shuffle=False))
     temps = {"emotion": model.config.emotion_temperature, "sentiment": model.config.sentiment_temperature}
-    probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
-    truth = {t: pred[t] for t in TASKS}
-    metrics = all_metrics(truth, probs)
+    metrics, probs = evaluate_logits(pred, temps)
     metrics["skipped"] = len(ds.skipped)
-    return metrics, probs, truth
-
-
-def _has_clip_folder(csv_path: str) -> bool:
-    from .data import MELD_CLIP_DIRS
-
-    parent = Path(csv_path).parent
-    return any((parent / d).is_dir() for d in MELD_CLIP_DIRS.values())
+    return metrics, probs, {t: pred[t] for t in TASKS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,18 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default="metrics.json", help="metrics JSON (PNGs go beside it)")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: none)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--encoding", help="text encoding of the CSV (default: UTF-8, else Windows-1252)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
-    from mmsa.loading import ModelNotFoundError, load_model
+    from mmsa.model import load_model
 
-    from .data import DataError
     from .metrics import markdown_table, save_confusion_matrices
 
     try:
         model, name = load_model(args.model)
-        metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size)
-    except (ModelNotFoundError, DataError, FileNotFoundError, ValueError) as e:
+        metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size,
+                                         args.encoding)
+    except (FileNotFoundError, ValueError) as e:  # ModelNotFoundError, DataError: they name the problem
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = Path(args.output)

@@ -27,7 +27,7 @@ from mmsa.model import MultimodalSentimentModel
 from .data import Dataset, Example
 
 logger = logging.getLogger("mmsa.training")
-CACHE_VERSION = 2  # bump when the cached format or the preprocessing code changes meaning
+CACHE_VERSION = 3  # bump when the cached format or the preprocessing code changes meaning
 
 
 def _digest(*parts) -> str:

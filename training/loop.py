@@ -1,6 +1,8 @@
-"""Batches, loss, one epoch, prediction: the pieces train.py strings together."""
+"""Batches, loss, class weights, seeding, prediction: the pieces run.py strings together."""
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import torch
@@ -91,6 +93,9 @@ def predict_logits(model, loader, accelerator=None) -> dict[str, np.ndarray]:
         logits_s.append(out_s.float().cpu())
         ye.append(be.cpu())
         ys.append(bs.cpu())
+    if not ye:  # an empty split: evaluate_logits names the problem
+        return {"emotion_logits": np.zeros((0, 7), np.float32), "sentiment_logits": np.zeros((0, 3), np.float32),
+                "emotion": np.zeros(0, np.int64), "sentiment": np.zeros(0, np.int64)}
     return {"emotion_logits": torch.cat(logits_e).numpy(), "sentiment_logits": torch.cat(logits_s).numpy(),
             "emotion": torch.cat(ye).numpy(), "sentiment": torch.cat(ys).numpy()}
 
@@ -103,8 +108,17 @@ def _to_device(batch, device):
     return batch
 
 
-def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = x / temperature
-    z = z - z.max(1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(1, keepdims=True)
+def class_weights(labels: np.ndarray, n: int) -> torch.Tensor:
+    """Balanced weights n_samples / (n_classes * count) per class; a class absent from labels weighs 1."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    w = np.ones(n, dtype=np.float32)
+    w[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -32,6 +32,22 @@ def all_metrics(truth: dict[str, np.ndarray], probs: dict[str, np.ndarray]) -> d
     return out
 
 
+def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = x / temperature
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(1, keepdims=True)
+
+
+def evaluate_logits(pred: dict[str, np.ndarray], temps: dict[str, float] | None = None) -> tuple[dict, dict]:
+    """(metrics, probabilities) of predict_logits' output, with optional calibration temperatures per task."""
+    if len(pred["emotion"]) == 0:
+        raise ValueError("nothing to evaluate: the data has no usable examples")
+    temps = temps or {"emotion": 1.0, "sentiment": 1.0}
+    probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
+    return all_metrics({t: pred[t] for t in TASKS}, probs), probs
+
+
 def save_confusion_matrices(truth: dict[str, np.ndarray], probs: dict[str, np.ndarray], out_dir: Path,
                             title: str = "") -> list[Path]:
     """emotion_confusion.png and sentiment_confusion.png, rows normalised to recall."""

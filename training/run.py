@@ -1,4 +1,5 @@
-"""One training run: features, epochs with early stopping and checkpoints, calibration, evaluation, save, push."""
+"""One training run, in named steps: data and features, model, schedule, epochs with early stopping and
+checkpoints, calibration and report, save and push. training.train is its command line."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import json
 import logging
 import math
+import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,26 +21,114 @@ from tqdm.auto import tqdm
 from mmsa.labels import TASKS
 
 from .calibration import expected_calibration_error, fit_temperature
-from .data import attach_context
-from .featurize import Featurizer
-from .loop import loss_fn, make_loader, model_inputs, predict_logits, softmax
-from .metrics import all_metrics, save_confusion_matrices
-from .train import build_model, class_weights, load_split, param_groups, seed_everything
+from .data import Dataset, load_split
+from .featurize import Featurizer, Features
+from .loop import class_weights, loss_fn, make_loader, model_inputs, predict_logits, seed_everything
+from .metrics import evaluate_logits, save_confusion_matrices
 
 logger = logging.getLogger("mmsa.training")
+REPORT_FILES = ("training_report.json", "metrics.json", "emotion_confusion.png", "sentiment_confusion.png")
 
 
-def _score(metrics: dict, select: str) -> float:
+@dataclass
+class Splits:
+    train: Dataset
+    dev: Dataset | None
+    train_features: Features
+    dev_features: Features | None
+    feature_seconds: float
+
+
+def build_model(args: argparse.Namespace):
+    """A fresh model from a preset and the flags, or the --init-from model."""
+    from mmsa.loading import offline_text_backbone
+    from mmsa.model import MultimodalSentimentModel
+
+    if args.init_from:
+        return MultimodalSentimentModel.from_pretrained(args.init_from)
+    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    overrides = dict(modalities=modalities, text_trainable_layers=args.text_trainable_layers,
+                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank)
+    if args.per_modality_heads != "preset":
+        overrides["per_modality_heads"] = args.per_modality_heads == "on"
+    try:
+        return MultimodalSentimentModel.from_preset(
+            args.preset, text_backbone=offline_text_backbone(args.text_backbone), pretrained=True,
+            video_pretrained=not args.no_video_pretrained, **overrides)
+    except RuntimeError as e:  # torchvision weights that cannot be downloaded
+        raise ValueError(f"{e}. Offline, train without the video branch (--modalities text,audio), or with a "
+                         f"random video backbone (--no-video-pretrained)") from e
+
+
+def prepare_data(args: argparse.Namespace, model) -> Splits:
+    """Load both splits with the model's dialogue context and compute (or read cached) features."""
+    context = model.config.dialogue_context
+    train_ds = load_split(args.train, args.train_clips, args.text_only, context, args.encoding)
+    dev_ds = load_split(args.dev, args.dev_clips, args.text_only, context, args.encoding) if args.dev else None
+    featurizer = Featurizer(model, args.cache_dir)
+    t = time.time()
+    train_f = featurizer(train_ds, "train")
+    dev_f = featurizer(dev_ds, "dev") if dev_ds is not None else None
+    seconds = time.time() - t
+    logger.info("features: %d train, %d dev in %.1fs (cache hits %d, misses %d)", len(train_f),
+                len(dev_f) if dev_f else 0, seconds, featurizer.cache.hits, featurizer.cache.misses)
+    if len(train_f) == 0:
+        raise ValueError("no usable training examples (every clip was unreadable?)")
+    if dev_f is not None and len(dev_f) == 0:
+        raise ValueError("no usable dev examples (every clip was unreadable?)")
+    return Splits(train_ds, dev_ds, train_f, dev_f, seconds)
+
+
+def make_scheduler(optimizer, steps: int, warmup_ratio: float):
+    """Linear warm-up over warmup_ratio of the steps, then cosine decay to zero."""
+    warmup = int(warmup_ratio * steps)
+
+    def factor(step: int) -> float:
+        progress = min(1.0, max(0, step - warmup) / max(1, steps - warmup))
+        return min(1.0, (step + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_epoch(model, loader, optimizer, scheduler, accelerator, weights: dict, args, desc: str) -> float:
+    """One pass over the training data; returns the mean loss per example."""
+    model.train()
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, disable=not accelerator.is_local_main_process)
+    for batch in bar:
+        out = model(**model_inputs(batch))
+        loss = loss_fn(out, batch, weights["emotion"], weights["sentiment"], args.label_smoothing, args.aux_weight)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach()) * len(batch["emotion"])
+        count += len(batch["emotion"])
+        bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+    return total / max(count, 1)
+
+
+def selection_score(metrics: dict, select: str) -> float:
     if select == "mean":
         return (metrics["emotion"]["weighted_f1"] + metrics["sentiment"]["weighted_f1"]) / 2
     return metrics[select]["weighted_f1"]
 
 
-def evaluate_logits(pred: dict[str, np.ndarray], temps: dict[str, float] | None = None) -> tuple[dict, dict]:
-    temps = temps or {"emotion": 1.0, "sentiment": 1.0}
-    probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
-    truth = {t: pred[t] for t in TASKS}
-    return all_metrics(truth, probs), probs
+def calibrate_and_report(raw_model, pred: dict[str, np.ndarray], calibrate: bool, out_dir: Path,
+                         is_main: bool) -> tuple[dict, dict]:
+    """Fit a temperature per head on dev (stored in the model's config); (metrics, calibration report)."""
+    _, probs_before = evaluate_logits(pred)
+    temps = {"emotion": 1.0, "sentiment": 1.0}
+    if calibrate:
+        temps = {t: fit_temperature(torch.tensor(pred[f"{t}_logits"]), torch.tensor(pred[t])) for t in TASKS}
+        raw_model.set_temperatures(temps["emotion"], temps["sentiment"])
+    metrics, probs = evaluate_logits(pred, temps)
+    calibration = {t: {"temperature": temps[t], "ece_before": expected_calibration_error(probs_before[t], pred[t]),
+                       "ece_after": expected_calibration_error(probs[t], pred[t])} for t in TASKS}
+    if is_main:
+        save_confusion_matrices({t: pred[t] for t in TASKS}, probs, out_dir, title="(dev)")
+    return metrics, calibration
 
 
 def run_training(args: argparse.Namespace) -> Path:
@@ -48,69 +140,40 @@ def run_training(args: argparse.Namespace) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
 
-    train_ds = load_split(args.train, args.train_clips, args.text_only, args.dialogue_context)
-    dev_ds = load_split(args.dev, args.dev_clips, args.text_only, args.dialogue_context) if args.dev else None
     model = build_model(args)
-    if args.init_from:  # the loaded model's config rules; the data must follow its context setting
-        for ds in (train_ds, dev_ds):
-            if ds is not None:
-                attach_context(ds, model.config.dialogue_context)
-    featurizer = Featurizer(model, args.cache_dir)
-    t = time.time()
-    train_f = featurizer(train_ds, "train")
-    dev_f = featurizer(dev_ds, "dev") if dev_ds is not None else None
-    feature_seconds = time.time() - t
-    logger.info("features: %d train, %d dev in %.1fs (cache hits %d, misses %d)", len(train_f),
-                len(dev_f) if dev_f else 0, feature_seconds, featurizer.cache.hits, featurizer.cache.misses)
-    if len(train_f) == 0:
-        raise ValueError("no usable training examples (every clip was unreadable?)")
-
+    data = prepare_data(args, model)
     weights = {"emotion": None, "sentiment": None}
     if args.class_weighting == "balanced":
-        weights = {"emotion": class_weights(train_f.emotion.numpy(), 7),
-                   "sentiment": class_weights(train_f.sentiment.numpy(), 3)}
-    train_loader = make_loader(train_f, model, args.batch_size, shuffle=True,
+        weights = {"emotion": class_weights(data.train_features.emotion.numpy(), 7).to(accelerator.device),
+                   "sentiment": class_weights(data.train_features.sentiment.numpy(), 3).to(accelerator.device)}
+    train_loader = make_loader(data.train_features, model, args.batch_size, shuffle=True,
                                modality_dropout=args.modality_dropout, seed=args.seed)
-    dev_loader = make_loader(dev_f, model, max(args.batch_size, 64), shuffle=False) if dev_f else None
-    optimizer = torch.optim.AdamW(param_groups(model, args.lr, args.backbone_lr, args.weight_decay))
-    steps = args.epochs * math.ceil(len(train_f) / args.batch_size / accelerator.num_processes)
-    warmup = int(args.warmup_ratio * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, max(0, s - warmup) / max(1, steps - warmup)))))
+    dev_loader = make_loader(data.dev_features, model, max(args.batch_size, 64), shuffle=False) \
+        if data.dev_features is not None else None
+    optimizer = torch.optim.AdamW(model.parameter_groups(args.lr, args.backbone_lr, args.weight_decay))
+    steps = args.epochs * math.ceil(len(data.train_features) / args.batch_size / accelerator.num_processes)
+    scheduler = make_scheduler(optimizer, steps, args.warmup_ratio)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     if dev_loader is not None:
         dev_loader = accelerator.prepare(dev_loader)
     raw_model = accelerator.unwrap_model(model)
-    dev_w = {k: (v.to(accelerator.device) if v is not None else None) for k, v in weights.items()}
 
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
     if args.resume:
         state = _load_checkpoint(ckpt_dir, raw_model, optimizer, scheduler, state)
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
-        model.train()
-        t_epoch, total, count = time.time(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False, mininterval=2.0,
-                   disable=not accelerator.is_local_main_process)
-        for batch in bar:
-            out = model(**model_inputs(batch))
-            loss = loss_fn(out, batch, dev_w["emotion"], dev_w["sentiment"], args.label_smoothing, args.aux_weight)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * len(batch["emotion"])
-            count += len(batch["emotion"])
-            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-        record = {"epoch": epoch, "train_loss": total / max(count, 1), "epoch_seconds": time.time() - t_epoch}
+        t_epoch = time.time()
+        loss = train_epoch(model, train_loader, optimizer, scheduler, accelerator, weights, args,
+                           f"epoch {epoch}/{args.epochs}")
+        record = {"epoch": epoch, "train_loss": loss, "epoch_seconds": time.time() - t_epoch}
         if dev_loader is not None:
             metrics, _ = evaluate_logits(predict_logits(model, dev_loader, accelerator))
-            score = _score(metrics, args.select_metric)
+            score = selection_score(metrics, args.select_metric)
             record.update(dev_emotion_wf1=metrics["emotion"]["weighted_f1"],
                           dev_sentiment_wf1=metrics["sentiment"]["weighted_f1"],
                           dev_emotion_macro_f1=metrics["emotion"]["macro_f1"], dev_score=score)
         else:
-            score = -record["train_loss"]
+            score = -loss
         state["history"].append(record)
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                                      for k, v in record.items() if k != "epoch"))
@@ -135,59 +198,68 @@ def run_training(args: argparse.Namespace) -> Path:
     if (ckpt_dir / "best.safetensors").is_file():
         raw_model.load_state_dict(load_file(str(ckpt_dir / "best.safetensors")))
 
-    report = {"args": dict(vars(args)),
-              "train": {"name": train_ds.name, "n": len(train_f), "skipped": len(train_ds.skipped),
-                        "skipped_clips": train_ds.skipped},
-              "dev": {"name": dev_ds.name if dev_ds else None, "n": len(dev_f) if dev_f else 0,
-                      "skipped": len(dev_ds.skipped) if dev_ds else 0,
-                      "skipped_clips": dev_ds.skipped if dev_ds else []},
-              "feature_seconds": feature_seconds, "history": state["history"], "best_epoch": state["best_epoch"]}
+    report = _report(args, data, state)
     metrics = None
     if dev_loader is not None:
-        pred = predict_logits(model, dev_loader, accelerator)
-        before, probs_before = evaluate_logits(pred)
-        temps = {"emotion": 1.0, "sentiment": 1.0}
-        if not args.no_calibrate:
-            temps = {t: fit_temperature(torch.tensor(pred[f"{t}_logits"]), torch.tensor(pred[t])) for t in TASKS}
-            raw_model.set_temperatures(temps["emotion"], temps["sentiment"])
-        metrics, probs = evaluate_logits(pred, temps)
-        report["calibration"] = {t: {"temperature": temps[t],
-                                     "ece_before": expected_calibration_error(probs_before[t], pred[t]),
-                                     "ece_after": expected_calibration_error(probs[t], pred[t])} for t in TASKS}
+        metrics, report["calibration"] = calibrate_and_report(
+            raw_model, predict_logits(model, dev_loader, accelerator), not args.no_calibrate, out_dir,
+            accelerator.is_main_process)
         report["dev_metrics"] = metrics
-        if accelerator.is_main_process:
-            save_confusion_matrices({t: pred[t] for t in TASKS}, probs, out_dir, title="(dev)")
     report["seconds"] = time.time() - t_start
     if accelerator.is_main_process:
-        from .card import write_card
-
-        raw_model.save_pretrained(str(out_dir))
-        if metrics is not None:
-            (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (out_dir / "training_report.json").write_text(json.dumps(report, indent=2, default=str))
-        write_card(raw_model, out_dir, metrics=metrics, report=report)
-        logger.info("model written to %s", out_dir)
-        _copy_reports(out_dir)
+        save_outputs(raw_model, out_dir, metrics, report)
         if args.push_to_hub:
-            from .push import push_folder
+            from .push_to_hub import push_folder
 
             url = push_folder(out_dir, args.push_to_hub, private=args.private)
             logger.info("pushed to %s", url)
     return out_dir
 
 
-def _copy_reports(out_dir: Path) -> None:
-    """On SageMaker, reports also go to SM_OUTPUT_DATA_DIR (the job's output.tar.gz), beside the model."""
-    import os
-    import shutil
+def save_outputs(raw_model, out_dir: Path, metrics: dict | None, report: dict) -> None:
+    """The model folder: weights, config, tokenizer, card, metrics, report (and a copy for SageMaker)."""
+    from .card import write_card
 
-    target = os.environ.get("SM_OUTPUT_DATA_DIR")
-    if not target:
-        return
-    Path(target).mkdir(parents=True, exist_ok=True)
-    for name in ("training_report.json", "metrics.json", "emotion_confusion.png", "sentiment_confusion.png"):
-        if (out_dir / name).is_file():
-            shutil.copy(out_dir / name, Path(target) / name)
+    raw_model.save_pretrained(str(out_dir))
+    if metrics is not None:
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out_dir / "training_report.json").write_text(json.dumps(report, indent=2, default=str))
+    write_card(raw_model, out_dir, metrics=metrics, report=report)
+    logger.info("model written to %s", out_dir)
+    target = os.environ.get("SM_OUTPUT_DATA_DIR")  # on SageMaker: the job's output.tar.gz, beside the model
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for name in REPORT_FILES:
+            if (out_dir / name).is_file():
+                shutil.copy(out_dir / name, Path(target) / name)
+
+
+def portable_path(value) -> str:
+    """A path as the report records it: relative to the working folder when inside it, else its name only
+    (the report is published with the model; machine paths stay on the machine)."""
+    p = Path(str(value))
+    if not p.is_absolute():
+        return str(value)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return p.name
+
+
+PATH_ARGS = ("train", "dev", "train_clips", "dev_clips", "output_dir", "cache_dir", "checkpoint_dir", "init_from")
+
+
+def _report(args: argparse.Namespace, data: Splits, state: dict) -> dict:
+    recorded = {k: (portable_path(v) if k in PATH_ARGS and v else v) for k, v in vars(args).items()}
+
+    def split(ds: Dataset | None, feats: Features | None) -> dict:
+        skipped = [s.split(":", 1)[0] for s in ds.skipped] if ds else []  # clip ids; reasons are in the log
+        return {"name": ds.name if ds else None, "n": len(feats) if feats else 0, "skipped": len(skipped),
+                "skipped_clips": skipped}
+
+    return {"args": recorded, "train": split(data.train, data.train_features),
+            "dev": split(data.dev, data.dev_features), "feature_seconds": data.feature_seconds,
+            "history": state["history"], "best_epoch": state["best_epoch"]}
 
 
 def _save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, state: dict) -> None:

@@ -12,29 +12,39 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-logger = logging.getLogger("mmsa.training")
+from mmsa.settings import Settings
 
 CHECKPOINT_DIR = "checkpoints"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    d = p.add_argument_group("data")
+def add_location_arguments(p: argparse.ArgumentParser) -> None:
+    """Where data, outputs and checkpoints are: set by the machine that runs the job, not hyperparameters."""
+    d = p.add_argument_group("data and outputs")
     d.add_argument("--train", help="train CSV (MELD or path,text,emotion,sentiment), or a folder holding one "
                                    "(default: $SM_CHANNEL_TRAIN)")
     d.add_argument("--dev", help="dev CSV or folder, for early stopping and calibration (default: $SM_CHANNEL_DEV)")
     d.add_argument("--train-clips", help="clips folder for --train (MELD: train_splits)")
     d.add_argument("--dev-clips", help="clips folder for --dev (MELD: dev_splits_complete)")
+    d.add_argument("--output-dir", help="model folder to write (default: $SM_MODEL_DIR, else runs/<time>)")
+    d.add_argument("--cache-dir", help="feature cache (default: $MMSA_CACHE_DIR/features, ~/.cache/mmsa/features)")
+    d.add_argument("--checkpoint-dir", help="where resumable checkpoints go (default: $SM_CHECKPOINT_DIR, "
+                                            "/opt/ml/checkpoints on SageMaker, else OUTPUT/checkpoints)")
+    d.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    d.add_argument("--push-to-hub", metavar="REPO_ID", help="push the model and card (token from $HF_TOKEN)")
+    d.add_argument("--private", action="store_true", help="create the Hub repo private")
+    d.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """Every flag that changes what is learned. Each flag's name is its dest with dashes, so the SageMaker
+    launcher passes them one to one as hyperparameters."""
+    d = p.add_argument_group("data handling")
     d.add_argument("--text-only", action="store_true", help="ignore clips: train on the transcripts alone")
+    d.add_argument("--encoding", help="text encoding of the CSVs (default: UTF-8, else Windows-1252)")
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=["cpu", "seed"], default="cpu")
     m.add_argument("--init-from", help="start from this mmsa model (Hub id or folder) instead of a preset")
@@ -60,20 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--select-metric", choices=["emotion", "sentiment", "mean"], default="mean",
                    help="dev weighted F1 used for early stopping")
     o.add_argument("--seed", type=int, default=42)
-    r = p.add_argument_group("run")
-    r.add_argument("--output-dir", help="model folder to write (default: $SM_MODEL_DIR, else runs/<time>)")
-    r.add_argument("--cache-dir", help="feature cache (default: $MMSA_CACHE or ~/.cache/mmsa/features)")
-    r.add_argument("--checkpoint-dir", help="where resumable checkpoints go (default: $SM_CHECKPOINT_DIR, "
-                                            "/opt/ml/checkpoints on SageMaker, else OUTPUT/checkpoints)")
-    r.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    r.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on dev")
-    r.add_argument("--push-to-hub", metavar="REPO_ID", help="push the model and card (token from $HF_TOKEN)")
-    r.add_argument("--private", action="store_true", help="create the Hub repo private")
-    r.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    o.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on dev")
+
+
+def training_flags() -> dict[str, str]:
+    """dest -> flag of every add_training_arguments option."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_training_arguments(probe)
+    return {dest: "--" + dest.replace("_", "-") for dest in vars(probe.parse_args([]))}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_location_arguments(p)
+    add_training_arguments(p)
     return p
 
 
-def _positive(args: argparse.Namespace) -> None:
+def check_values(args: argparse.Namespace) -> None:
+    """Ranges argparse cannot express; SystemExit names the flag."""
     if args.text_lora_rank < 0 or args.dialogue_context < 0:
         raise SystemExit("error: --text-lora-rank and --dialogue-context must be >= 0")
     for name in ("epochs", "batch_size", "patience"):
@@ -96,94 +112,21 @@ def resolve_paths(args: argparse.Namespace) -> None:
     if not args.checkpoint_dir:
         sm = os.environ.get("SM_CHECKPOINT_DIR") or ("/opt/ml/checkpoints" if os.environ.get("SM_MODEL_DIR") else None)
         args.checkpoint_dir = sm or str(Path(args.output_dir) / CHECKPOINT_DIR)
-    args.cache_dir = args.cache_dir or os.environ.get("MMSA_CACHE") or str(Path.home() / ".cache/mmsa/features")
-
-
-def find_csv(location: str) -> tuple[Path, Path | None]:
-    """A CSV path, or a folder (e.g. a SageMaker channel) with one CSV and maybe MELD's clips folder."""
-    from .data import MELD_CLIP_DIRS, DataError
-
-    p = Path(location)
-    if p.is_file():
-        return p, None
-    if p.is_dir():
-        csvs = sorted(p.glob("*.csv"))
-        if len(csvs) != 1:
-            raise DataError(f"{p}: expected exactly one CSV in the folder, found {[c.name for c in csvs]}")
-        clips = next((p / d for d in [*MELD_CLIP_DIRS.values(), "clips"] if (p / d).is_dir()), None)
-        return csvs[0], clips
-    raise DataError(f"{p}: no such file or folder")
-
-
-def load_split(location: str, clips: str | None, text_only: bool, context: int):
-    from .data import attach_context, load_dataset
-
-    csv_path, found = find_csv(location)
-    ds = load_dataset(csv_path, clips or found, text_only=text_only)
-    attach_context(ds, context)
-    return ds
-
-
-def build_model(args: argparse.Namespace):
-    from mmsa.model import MultimodalSentimentModel
-    from mmsa.packaged import minilm_dir
-
-    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
-    if args.init_from:
-        model = MultimodalSentimentModel.from_pretrained(args.init_from)
-        return model
-    backbone = args.text_backbone
-    if backbone is None and os.environ.get("HF_HUB_OFFLINE") and minilm_dir():
-        backbone = str(minilm_dir())  # the only text encoder reachable offline
-    overrides = dict(modalities=modalities, text_trainable_layers=args.text_trainable_layers,
-                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank)
-    if args.per_modality_heads != "preset":
-        overrides["per_modality_heads"] = args.per_modality_heads == "on"
-    return MultimodalSentimentModel.from_preset(args.preset, text_backbone=backbone, pretrained=True,
-                                                video_pretrained=not args.no_video_pretrained, **overrides)
-
-
-def class_weights(labels: np.ndarray, n: int) -> torch.Tensor:
-    from sklearn.utils.class_weight import compute_class_weight
-
-    present = np.unique(labels)
-    w = np.ones(n, dtype=np.float32)
-    w[present] = compute_class_weight("balanced", classes=present, y=labels)
-    return torch.tensor(w, dtype=torch.float32)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def param_groups(model, lr: float, backbone_lr: float, weight_decay: float) -> list[dict]:
-    backbone, rest = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (backbone if ".backbone." in name else rest).append(p)
-    groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
-    if backbone:
-        groups.append({"params": backbone, "lr": backbone_lr, "weight_decay": weight_decay})
-    return groups
+    args.cache_dir = args.cache_dir or str(Settings.from_env().cache_dir / "features")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _positive(args)
-    resolve_paths(args)
+    check_values(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("httpx", "transformers", "accelerate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from .data import DataError
+    from .run import run_training
 
     try:
-        from .run import run_training
-
+        resolve_paths(args)
         run_training(args)
-    except (DataError, FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # DataError, a bad model or setting: a message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -2,9 +2,11 @@
 
     python -m training.train_sagemaker --train data/meld_train --dev data/meld_dev --role ARN \\
         --region us-east-1 --bucket my-bucket [--instance-type ml.g5.xlarge] [--spot] [--wait] \\
-        [--push-to-hub ORG/NAME] [training flags: --epochs 10 --modalities text,video,audio ...]
+        [--push-to-hub ORG/NAME --hub-token-secret SECRET_NAME] [training flags: --epochs 10 ...]
 
-Local folders are uploaded to s3://BUCKET/PREFIX/...; s3:// URIs are used as they are.
+Local folders are uploaded to s3://BUCKET/PREFIX/...; s3:// URIs are used as they are. The Hub token never
+travels in the job request: the job reads it from AWS Secrets Manager by name (its role needs
+secretsmanager:GetSecretValue on that secret), or you push afterwards with training.push_to_hub --from-s3.
 """
 
 from __future__ import annotations
@@ -12,21 +14,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from training.push_to_hub import TOKEN_SECRET_ENV
+from training.train import add_training_arguments, training_flags
+
 DEFAULT_INSTANCE = "ml.g5.xlarge"
 FRAMEWORK_VERSION = "2.5"  # the newest PyTorch training image line the SDK resolves here
 PY_VERSION = "py311"
 # GPUs per instance, for torchrun's processes per node (types not listed count as one)
 GPUS = {"ml.g5.12xlarge": 4, "ml.g5.24xlarge": 4, "ml.g5.48xlarge": 8, "ml.g6.12xlarge": 4, "ml.g6.48xlarge": 8,
         "ml.p3.8xlarge": 4, "ml.p3.16xlarge": 8, "ml.p4d.24xlarge": 8, "ml.p5.48xlarge": 8}
-# training.train flags that describe where things are: the job sets them itself
-NOT_HYPERPARAMETERS = {"train", "dev", "output_dir", "cache_dir", "checkpoint_dir", "resume", "push_to_hub", "cpu",
-                       "train_clips", "dev_clips", "private"}
-SOURCE_IGNORE = [".venv", ".git", "runs", "examples", "tests", "benchmarks", "__pycache__", ".pytest_cache",
-                 ".gradio", "*.mp4", "*.pyc"]
+SOURCE_IGNORE = ("__pycache__", "*.pyc", "*.mp4")
+ENTRY_SCRIPT = "training/sagemaker_entry.py"
+REQUIREMENTS = "training/requirements-sagemaker.txt"
 
 
 class LaunchError(ValueError):
@@ -34,8 +37,6 @@ class LaunchError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.train import build_parser as train_parser
-
     p = argparse.ArgumentParser(prog="python -m training.train_sagemaker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     aws = p.add_argument_group("AWS")
@@ -57,35 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     aws.add_argument("--job-name", help="base job name (default mmsa-<preset>)")
     aws.add_argument("--framework-version", default=FRAMEWORK_VERSION)
     aws.add_argument("--wait", action="store_true", help="follow the job and its logs until it ends")
-    aws.add_argument("--push-to-hub", metavar="REPO_ID", help="the job pushes the model (needs HF_TOKEN here)")
-    # every training flag, one to one (their defaults and help come from training.train)
-    for group in train_parser()._action_groups:
-        actions = [a for a in group._group_actions if a.option_strings and a.dest not in NOT_HYPERPARAMETERS
-                   and a.dest != "help"]
-        if not actions:
-            continue
-        g = p.add_argument_group(f"training: {group.title}")
-        for action in actions:
-            kwargs = dict(dest=action.dest, default=action.default, help=action.help)
-            if isinstance(action, argparse._StoreTrueAction):
-                g.add_argument(*action.option_strings, action="store_true", **kwargs)
-            else:
-                g.add_argument(*action.option_strings, type=action.type, choices=action.choices, **kwargs)
+    aws.add_argument("--push-to-hub", metavar="REPO_ID", help="the job pushes the model when it ends "
+                                                               "(needs --hub-token-secret)")
+    aws.add_argument("--hub-token-secret", metavar="NAME",
+                     help="AWS Secrets Manager secret (name or ARN) holding a Hub write token; the job reads it "
+                          "with its role, so the token is never in the job's settings")
+    aws.add_argument("--private", action="store_true", help="with --push-to-hub: create the Hub repo private")
+    add_training_arguments(p)  # every training flag, one to one, with training.train's defaults and help
     return p
 
 
 def training_hyperparameters(args: argparse.Namespace) -> dict:
     """The local training flags as SageMaker hyperparameters, named exactly as the flags (without --)."""
-    from training.train import build_parser as train_parser
-
     hps = {}
-    for action in train_parser()._actions:
-        if action.dest in NOT_HYPERPARAMETERS or not action.option_strings or action.dest == "help":
-            continue
-        value = getattr(args, action.dest, None)
-        if value is None or value is False:
-            continue
-        hps[action.option_strings[0].lstrip("-")] = value
+    for dest, flag in training_flags().items():
+        value = getattr(args, dest, None)
+        if value is not None and value is not False:
+            hps[flag.lstrip("-")] = value
     return hps
 
 
@@ -115,8 +104,13 @@ def validate(args: argparse.Namespace) -> None:
         if value and not value.startswith("s3://") and not Path(value).is_dir():
             raise LaunchError(f"--{name} {value!r}: not an s3:// URI nor a local folder (a folder with the CSV "
                               f"and its clips, e.g. MELD's train_sent_emo.csv + train_splits/)")
-    if args.push_to_hub and not (os.environ.get("HF_TOKEN")):
-        raise LaunchError("--push-to-hub needs HF_TOKEN set here; it is passed to the job's environment")
+    if args.push_to_hub and not args.hub_token_secret:
+        raise LaunchError("--push-to-hub needs --hub-token-secret NAME: an AWS Secrets Manager secret holding a Hub "
+                          "write token, readable by the job's role (a token is never put in the job's settings). "
+                          "Or leave out --push-to-hub and push when the job ends: python -m training.push_to_hub "
+                          "--from-s3 s3://.../model.tar.gz --repo-id ORG/NAME")
+    if args.hub_token_secret and not args.push_to_hub:
+        raise LaunchError("--hub-token-secret is only used with --push-to-hub ORG/NAME")
     import boto3
 
     if boto3.Session(region_name=args.region).get_credentials() is None:
@@ -124,8 +118,25 @@ def validate(args: argparse.Namespace) -> None:
                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
 
 
-def build_trainer(args: argparse.Namespace):
-    """A ModelTrainer for the job; local data is staged to S3 by the SDK when train() runs."""
+def stage_source(dest: Path) -> Path:
+    """The code the job runs: the mmsa and training packages and the card template, copied from wherever they
+    are installed (a checkout or site-packages), and nothing else."""
+    import shutil
+
+    import mmsa
+    import training
+    from training.card import template_path
+
+    ignore = shutil.ignore_patterns(*SOURCE_IGNORE)
+    for package in (mmsa, training):
+        shutil.copytree(Path(package.__file__).parent, dest / package.__name__, ignore=ignore)
+    (dest / "model_card").mkdir()
+    shutil.copy(template_path(), dest / "model_card" / "template.md")
+    return dest
+
+
+def build_trainer(args: argparse.Namespace, source_dir: Path):
+    """A ModelTrainer for the job; local data and source_dir are staged to S3 by the SDK when train() runs."""
     import boto3
     from sagemaker.core import image_uris
     from sagemaker.core.helper.session_helper import Session
@@ -142,15 +153,15 @@ def build_trainer(args: argparse.Namespace):
     s3_root = f"s3://{args.bucket}/{args.prefix}"
     gpus = GPUS.get(args.instance_type, 1)
     environment = {"HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}
-    if args.push_to_hub:
-        environment["HF_TOKEN"] = os.environ["HF_TOKEN"]  # into the job's environment only; never printed
     hps = training_hyperparameters(args)
     if args.push_to_hub:
+        environment[TOKEN_SECRET_ENV] = args.hub_token_secret  # the secret's name; the job fetches the value
         hps["push-to-hub"] = args.push_to_hub
+        if args.private:
+            hps["private"] = True
     trainer = ModelTrainer(
         sagemaker_session=session, role=args.role, base_job_name=base, training_image=image,
-        source_code=SourceCode(source_dir=str(ROOT), entry_script="training/sagemaker_entry.py",
-                               requirements="training/requirements-sagemaker.txt", ignore_patterns=SOURCE_IGNORE),
+        source_code=SourceCode(source_dir=str(source_dir), entry_script=ENTRY_SCRIPT, requirements=REQUIREMENTS),
         compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count,
                         volume_size_in_gb=args.volume_gb, enable_managed_spot_training=args.spot),
         distributed=Torchrun(process_count_per_node=gpus) if args.instance_count > 1 or gpus > 1 else None,
@@ -175,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        trainer, channels = build_trainer(args)
-        started = time.time()
-        trainer.train(input_data_config=channels, wait=args.wait, logs=args.wait)
+        with tempfile.TemporaryDirectory(prefix="mmsa_source_") as tmp:
+            trainer, channels = build_trainer(args, stage_source(Path(tmp)))
+            started = time.time()
+            trainer.train(input_data_config=channels, wait=args.wait, logs=args.wait)
     except Exception as e:  # botocore ClientError, SDK validation: one readable line, not a traceback
         print(f"error: SageMaker job could not be started: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -189,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model artifact: s3://{args.bucket}/{args.prefix}/output/{name}/output/model.tar.gz")
     print(f"checkpoints: s3://{args.bucket}/{args.prefix}/checkpoints/{trainer.base_job_name}")
     if args.push_to_hub:
-        print(f"the job pushes to https://huggingface.co/{args.push_to_hub} when it ends (HF_TOKEN passed, not shown)")
+        print(f"the job pushes to https://huggingface.co/{args.push_to_hub} when it ends (token read from the "
+              f"secret {args.hub_token_secret!r} inside the job)")
     else:
         print(f"push it later: python -m training.push_to_hub --from-s3 s3://{args.bucket}/{args.prefix}/output/"
               f"{name}/output/model.tar.gz --repo-id ORG/NAME")
@@ -199,5 +212,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

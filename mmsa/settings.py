@@ -1,0 +1,93 @@
+"""Every environment variable mmsa reads, in one place, with its default and what it means.
+
+The app, the CLI, the library and training read their settings through `Settings.from_env()`, so a default is
+written once, a bad value is refused with the variable named, and the README's table is made from `VARIABLES`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# no public repository exists yet: the Hub mixin and the model card link to a project page only when one is set
+PROJECT_URL_VARIABLE = "MMSA_PROJECT_URL"
+
+# name -> (default shown to people, meaning); the order is the README's order
+VARIABLES: dict[str, tuple[str, str]] = {
+    "MMSA_MODEL": ("the bundled starter model", "model to use: a Hub repo id or a model folder"),
+    "MMSA_ASR": ("the packaged faster-whisper tiny.en", "speech recogniser: a faster-whisper name or a CTranslate2 folder"),
+    "MMSA_MAX_DURATION": ("600", "longest file accepted, in seconds"),
+    "MMSA_MAX_FILE_SIZE": ("500mb", "largest upload the app accepts (Gradio size string)"),
+    "MMSA_TIME_LIMIT": ("900", "seconds one analysis may run in the app before it is stopped"),
+    "MMSA_QUEUE_SIZE": ("16", "requests that may wait in the app's queue; more are turned away"),
+    "MMSA_MCP": ("0", "1 serves the analysis as an MCP tool as well"),
+    "MMSA_CACHE_DIR": ("~/.cache/mmsa", "one cache root: the assembled starter model and training's feature cache"),
+    PROJECT_URL_VARIABLE: ("none", "project home page, written into the Hub metadata and model cards"),
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value mmsa cannot use; the message names it and the expected form."""
+
+
+def _number(name: str, default: float, integer: bool = False) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {kind}; unset it or give e.g. {name}={int(default)}") from None
+    if not value > 0:
+        raise SettingsError(f"{name} must be > 0, got {raw!r}")
+    return value
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None = None  # None: the bundled starter
+    asr: str | None = None  # None: the packaged tiny.en
+    max_duration: float = 600.0  # 10 minutes keeps one analysis bounded on a 2-core box
+    max_file_size: str = "500mb"
+    time_limit: float = 900.0
+    queue_size: int = 16
+    mcp: bool = False
+    cache_dir: Path = Path.home() / ".cache" / "mmsa"
+    project_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Read the environment now (not at import), so tests and launchers can set variables first."""
+        url = os.environ.get(PROJECT_URL_VARIABLE, "").strip() or None
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{PROJECT_URL_VARIABLE}={url!r} must be an http(s) URL")
+        return cls(
+            model=os.environ.get("MMSA_MODEL", "").strip() or None,
+            asr=os.environ.get("MMSA_ASR", "").strip() or None,
+            max_duration=_number("MMSA_MAX_DURATION", cls.max_duration),
+            max_file_size=os.environ.get("MMSA_MAX_FILE_SIZE", "").strip() or cls.max_file_size,
+            time_limit=_number("MMSA_TIME_LIMIT", cls.time_limit),
+            queue_size=int(_number("MMSA_QUEUE_SIZE", cls.queue_size, integer=True)),
+            mcp=_flag("MMSA_MCP"),
+            cache_dir=Path(os.environ.get("MMSA_CACHE_DIR", "").strip() or cls.cache_dir).expanduser(),
+            project_url=url,
+        )
+
+
+def project_url() -> str | None:
+    """The project's home page if one is configured; never an invented address."""
+    url = os.environ.get(PROJECT_URL_VARIABLE, "").strip()
+    return url if url.startswith(("https://", "http://")) else None
+
+
+def markdown_table() -> str:
+    """The README's settings table, made from VARIABLES."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {default} | {meaning} |" for name, (default, meaning) in VARIABLES.items()]
+    return "\n".join(rows)
