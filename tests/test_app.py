@@ -142,3 +142,81 @@ def test_mcp_server_lists_the_analyze_tool(tiny_model_dir, tmp_path):
     assert "emotion and sentiment of every utterance" in tool["description"]
     assert "video" in tool["inputSchema"]["properties"]
     assert "at most 10 minutes" in tool["inputSchema"]["properties"]["video"]["description"]
+
+
+def _no_server_paths(text: str) -> bool:
+    import tempfile
+
+    return not any(p in text for p in (str(ROOT), tempfile.gettempdir() + "/", str(Path.home()) + "/"))
+
+
+def test_hostile_and_broken_uploads_between_good_ones(client, speech_video, tmp_path, tmp_path_factory):
+    from gradio_client import handle_file
+
+    secret = tmp_path_factory.mktemp("server_side") / "private.mp4"  # a file the server has, the user does not
+    secret.write_bytes(speech_video.read_bytes())
+    playlist = tmp_path / "upload.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:5,\n{secret}\n#EXT-X-ENDLIST\n")
+    concat = tmp_path / "list.mp4"
+    concat.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(bytes(range(256)) * 200)
+    first = client.predict(handle_file(str(speech_video)), api_name="/analyze")
+    for bad, expected in ((playlist, "Playlists (.m3u8), concat lists"), (noise, "not a readable audio or video"),
+                          (concat, "Playlists (.m3u8), concat lists")):
+        with pytest.raises(Exception) as err:
+            client.predict(handle_file(str(bad)), api_name="/analyze")
+        assert expected in str(err.value) and _no_server_paths(str(err.value)), str(err.value)
+        again = client.predict(handle_file(str(speech_video)), api_name="/analyze")
+        _assert_close(_strip(again), _strip(first))
+
+
+def test_a_crafted_payload_gets_no_internals(app_url):
+    """A file reference the server never handed out: refused, and the answer names no path and no library."""
+    import json as _json
+
+    body = _json.dumps({"data": [{"path": str(ROOT / "app.py"), "meta": {"_type": "gradio.FileData"}}]}).encode()
+    req = urllib.request.Request(app_url + "gradio_api/call/analyze", data=body,
+                                 headers={"Content-Type": "application/json"})
+    event = _json.loads(urllib.request.urlopen(req, timeout=30).read())["event_id"]
+    stream = urllib.request.urlopen(f"{app_url}gradio_api/call/analyze/{event}", timeout=60).read().decode()
+    assert "event: error" in stream
+    assert _no_server_paths(stream) and "app.py" not in stream and "pydantic" not in stream.lower(), stream
+
+
+def test_a_malformed_model_folder_shows_the_banner(tiny_model_dir, tmp_path):
+    import json as _json
+    import shutil
+
+    from gradio_client import Client, handle_file
+
+    folder = tmp_path / "broken_model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = _json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(_json.dumps(dict(config, dropout="0.2")))
+    server = start_app(tmp_path / "broken.log", MMSA_MODEL=str(folder))
+    url = next(server)
+    try:
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert "The model could not be loaded" in page and "dropout must be a number" in page
+        with pytest.raises(Exception, match="The model is not available: .*dropout must be a number") as err:
+            Client(url, verbose=False).predict(handle_file(str(tmp_path / "broken.log")), api_name="/analyze")
+        assert _no_server_paths(str(err.value))
+    finally:
+        next(server, None)
+
+
+def test_download_folders_expire(tiny_model_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, time, app\n"
+            "old = app.EXPORT_ROOT / 'old'; old.mkdir(parents=True, exist_ok=True)\n"
+            "t = time.time() - 2 * app.CACHE_TTL_S; os.utime(old, (t, t))\n"
+            "new = app._export_folder()\n"
+            "print(old.exists(), new.is_dir(), app.demo.delete_cache)\n")
+    env = dict(os.environ, MMSA_MODEL=str(tiny_model_dir), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout.split()[-4:]
+    assert out == ["False", "True", "(3600,", "3600)"]

@@ -13,6 +13,8 @@ from tests.helpers import RecordingHfApi, free_port, write_meld_split
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
+    # moto's request recorder writes here (read when moto is imported); tests record what the launcher sends
+    os.environ.setdefault("MOTO_RECORDER_FILEPATH", str(tmp_path_factory.mktemp("moto") / "requests.jsonl"))
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -201,3 +203,55 @@ def test_unsafe_archives_are_refused(kind, tmp_path):
     with pytest.raises(UnsafeArchiveError, match="refusing"):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out" / "config.json").exists()
+
+
+TOKEN = "hf_SENTINEL_token_must_not_travel_0123456789"
+
+
+def _recorded_requests(endpoint: str) -> list[str]:
+    import base64
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as r:
+        lines = [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+    return [json.dumps(e["headers"]) + e["url"] + (base64.b64decode(e["body"]).decode("latin-1")
+                                                   if e.get("body_encoded") else e.get("body") or "")
+            for e in lines]
+
+
+def test_push_to_hub_jobs_carry_a_secret_name_never_the_token(aws, meld_dirs, monkeypatch, capsys):
+    import urllib.request
+
+    from training.train_sagemaker import main
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    train, dev = meld_dirs
+    base = ["--train", str(train), "--role", ROLE, "--region", "us-east-1", "--bucket", "mmsa-test-bucket",
+            "--text-only", "--job-name", "mmsa-push"]
+    assert main(base + ["--push-to-hub", "me/model"]) == 2
+    assert "--push-to-hub needs --hub-token-secret NAME" in capsys.readouterr().err
+    for action in ("reset-recording", "start-recording"):
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/{action}", method="POST"))
+    try:
+        assert main(base + ["--push-to-hub", "me/model", "--hub-token-secret", "mmsa/hf-token"]) == 0
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/stop-recording",
+                                                      method="POST"))
+    out = capsys.readouterr().out
+    requests = _recorded_requests(endpoint)
+    create = [r for r in requests if "CreateTrainingJob" in r]
+    assert len(create) == 1 and '"MMSA_HF_TOKEN_SECRET": "mmsa/hf-token"' in create[0]
+    assert len(requests) > 3 and not [r for r in requests if TOKEN in r] and TOKEN not in out
+
+
+def test_the_job_reads_the_token_from_secrets_manager(aws, monkeypatch):
+    from training.sagemaker_entry import hub_token_from_secret
+
+    sm = aws.client("secretsmanager")
+    sm.create_secret(Name="mmsa/plain", SecretString=TOKEN)
+    sm.create_secret(Name="mmsa/json", SecretString=json.dumps({"HF_TOKEN": TOKEN}))
+    assert hub_token_from_secret("mmsa/plain", "us-east-1") == TOKEN
+    assert hub_token_from_secret("mmsa/json", "us-east-1") == TOKEN
+    with pytest.raises(SystemExit, match="could not read the Hub token secret 'mmsa/missing'"):
+        hub_token_from_secret("mmsa/missing", "us-east-1")

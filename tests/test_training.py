@@ -219,3 +219,47 @@ def test_push_without_token_is_a_clear_error(tmp_path, tiny_model_dir, monkeypat
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     with pytest.raises(ValueError, match="set HF_TOKEN"):
         push_folder(tiny_model_dir, "someone/x")
+
+
+def test_report_paths_are_relative_and_a_failed_push_writes_nothing(meld_root, tiny_model_dir, tmp_path,
+                                                                     monkeypatch):
+    from training.push_to_hub import main as push_main
+
+    out = tmp_path / "model"
+    assert train("--train", str(meld_root / "dev_sent_emo.csv"), "--init-from", str(tiny_model_dir), "--text-only",
+                 "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c")) == 0
+    report = (out / "training_report.json").read_text()
+    args = json.loads(report)["args"]
+    assert str(tmp_path) not in report and str(meld_root) not in report
+    assert (args["train"], args["output_dir"], args["init_from"]) == ("dev_sent_emo.csv", "model", tiny_model_dir.name)
+    (out / "README.md").unlink()
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    assert push_main(["--from-dir", str(out), "--repo-id", "me/model"]) == 1
+    assert not (out / "README.md").exists()  # the card goes into the commit, never into the user's folder
+
+
+def test_push_of_a_folder_without_a_card_commits_one(tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from training.push_to_hub import push_folder
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "README.md").unlink(missing_ok=True)
+    RecordingHfApi.reset(tmp_path / "pushed")
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    push_folder(folder, "me/model")
+    assert "README.md" in RecordingHfApi.calls[-1][2] and not (folder / "README.md").exists()
+    assert "Intended use and limits" in (tmp_path / "pushed" / "README.md").read_text()
+
+
+def test_offline_training_with_video_names_the_offline_options(tmp_path, no_network, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached torchvision weights to fall back on
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("path,text,emotion,sentiment\n,hello there,joy,positive\n")
+    assert train("--train", str(csv_path), "--epochs", "1", "--output-dir", str(tmp_path / "o")) == 1
+    err = capsys.readouterr().err
+    assert "mobilenet_v3_small" in err and "--no-video-pretrained" in err and "--modalities text,audio" in err
+    assert "Traceback" not in err
