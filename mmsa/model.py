@@ -17,7 +17,8 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import MODALITIES, TINY_TEXT_CONFIG, ModelConfig, preset_config
-from .encoders import AudioEncoder, TextEncoder, VideoEncoder
+from .encoders import AudioEncoder, FaceEncoder, TextEncoder, VideoEncoder, VoiceEncoder
+from .fusion import BranchHead, branch_log_probs, classifier, pool
 from .labels import EMOTIONS, SENTIMENTS
 from .loading import ModelNotFoundError, minilm_dir, provenance, require, resolve_model
 from .settings import project_url
@@ -39,10 +40,6 @@ class ModelOutput:
     modality_logits: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def _classifier(in_dim: int, hidden: int, n: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n))
-
-
 class MultimodalSentimentModel(
     nn.Module,
     PyTorchModelHubMixin,
@@ -55,7 +52,8 @@ class MultimodalSentimentModel(
     """Per-utterance emotion (7 MELD labels) and sentiment (3) from text, audio and video.
 
     Any subset of modalities may be enabled (config.modalities); at inference a modality may be missing per
-    sample, and a learned placeholder embedding stands in for it.
+    sample. With fusion="learned" a learned placeholder embedding stands in for it; with fusion="late" each branch
+    answers on its own and the absent one does not vote (mmsa.fusion).
     """
 
     def __init__(self, config: ModelConfig):
@@ -68,9 +66,13 @@ class MultimodalSentimentModel(
         if "text" in config.modalities:
             self.text_encoder = TextEncoder(config)
         if "audio" in config.modalities:
-            self.audio_encoder = AudioEncoder(config)
+            self.audio_encoder = VoiceEncoder(config) if config.audio_backbone == "whisper" else AudioEncoder(config)
         if "video" in config.modalities:
-            self.video_encoder = VideoEncoder(config)
+            self.video_encoder = FaceEncoder(config) if config.video_backbone == "face_cnn" else VideoEncoder(config)
+        if config.fusion == "late":
+            self.branch_heads = nn.ModuleDict({m: BranchHead(config, sentiment=m not in config.derived_sentiment)
+                                               for m in config.modalities})
+            return
         # stands in for a modality a sample lacks; trained by modality dropout, so it is a value the model knows
         self.missing_embeddings = nn.ParameterDict(
             {m: nn.Parameter(torch.zeros(config.proj_dim)) for m in config.modalities}
@@ -80,9 +82,9 @@ class MultimodalSentimentModel(
             nn.Linear(width, config.fusion_dim), nn.BatchNorm1d(config.fusion_dim), nn.ReLU(),
             nn.Dropout(config.fusion_dropout),
         )
-        self.emotion_classifier = _classifier(config.fusion_dim, config.head_hidden, config.num_emotions, config.dropout)
-        self.sentiment_classifier = _classifier(config.fusion_dim, config.head_hidden, config.num_sentiments,
-                                                config.dropout)
+        self.emotion_classifier = classifier(config.fusion_dim, config.head_hidden, config.num_emotions, config.dropout)
+        self.sentiment_classifier = classifier(config.fusion_dim, config.head_hidden, config.num_sentiments,
+                                               config.dropout)
         if config.per_modality_heads:
             self.modality_heads = nn.ModuleDict({
                 m: nn.ModuleDict({"emotion": nn.Linear(config.proj_dim, config.num_emotions),
@@ -126,7 +128,7 @@ class MultimodalSentimentModel(
             model.text_encoder.backbone.load_state_dict(backbone.state_dict(), strict=True)
         if "video" in config.modalities:
             use_video_weights = pretrained if video_pretrained is None else video_pretrained
-            if use_video_weights and config.video_backbone != "tiny3d":
+            if use_video_weights and config.video_backbone not in ("tiny3d", "face_cnn"):
                 pretrained_video = VideoEncoder(config, pretrained=True)
                 model.video_encoder.backbone.load_state_dict(pretrained_video.backbone.state_dict())
         model.tokenizer = tokenizer
@@ -155,9 +157,9 @@ class MultimodalSentimentModel(
     def encoder(self, modality: str) -> nn.Module:
         return getattr(self, f"{modality}_encoder")
 
-    def _branch(self, name: str, batch: int, present: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Embeddings of one branch: encoder output where present, the learned placeholder elsewhere."""
-        placeholder = self.missing_embeddings[name].unsqueeze(0).expand(batch, -1)
+    def _branch(self, name: str, batch: int, present: torch.Tensor, inputs: dict[str, torch.Tensor],
+                placeholder: torch.Tensor) -> torch.Tensor:
+        """Embeddings of one branch: encoder output where present, placeholder (batch, proj_dim) elsewhere."""
         if not bool(present.any()):
             return placeholder
         if bool(present.all()):
@@ -189,7 +191,7 @@ class MultimodalSentimentModel(
         branch_inputs = {
             "text": dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          features=text_features),
-            "audio": dict(mel=audio, lengths=audio_lengths),
+            "audio": dict(audio=audio, lengths=audio_lengths),
             "video": dict(frames=video, features=video_features),
         }
         # what a branch runs on: without features, its raw input; None where the branch got nothing
@@ -202,7 +204,7 @@ class MultimodalSentimentModel(
         if not given and not present:
             raise ValueError(f"forward needs at least one input among {self.config.modalities}")
         batch = given[0].shape[0] if given else next(iter(present.values())).shape[0]
-        device = self.fusion_layer[0].weight.device
+        device = next(self.parameters()).device
         embeddings: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         for m in self.config.modalities:
@@ -216,7 +218,13 @@ class MultimodalSentimentModel(
                 mask = torch.full((batch,), main[m] is not None, dtype=torch.bool, device=device)
             masks[m] = mask
             inputs = {k: v for k, v in branch_inputs[m].items() if v is not None}
-            embeddings[m] = self._branch(m, batch, mask, inputs)
+            if self.config.fusion == "late":  # absent rows get zeros, which the pooling leaves out
+                placeholder = torch.zeros(batch, self.config.proj_dim, device=device)
+            else:
+                placeholder = self.missing_embeddings[m].unsqueeze(0).expand(batch, -1)
+            embeddings[m] = self._branch(m, batch, mask, inputs, placeholder)
+        if self.config.fusion == "late":
+            return self._late(embeddings, masks)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)
         if self.config.per_modality_heads:
@@ -224,6 +232,16 @@ class MultimodalSentimentModel(
                 heads = self.modality_heads[m]
                 out.modality_logits[m] = {"emotion": heads["emotion"](emb), "sentiment": heads["sentiment"](emb)}
         return out
+
+    def _late(self, embeddings: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> ModelOutput:
+        """Each branch's calibrated log-probabilities, pooled (mmsa.fusion); logits here are log-probabilities."""
+        branch: dict[str, dict[str, torch.Tensor]] = {}
+        for m, emb in embeddings.items():
+            log_e, log_s = branch_log_probs(self.config, m, *self.branch_heads[m](emb))
+            branch[m] = {"emotion": log_e, "sentiment": log_s}
+        weights = self.config.branch_weights
+        return ModelOutput(pool({m: b["emotion"] for m, b in branch.items()}, masks, weights),
+                           pool({m: b["sentiment"] for m, b in branch.items()}, masks, weights), masks, branch)
 
     def parameter_groups(self, lr: float, backbone_lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """Optimizer groups: trainable backbone weights learn at backbone_lr, everything else at lr."""

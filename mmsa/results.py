@@ -61,6 +61,8 @@ class UtteranceResult:
     prediction: Prediction  # the fused answer
     modalities: list[str]  # branches that had input for this utterance
     by_modality: dict[str, Prediction] = field(default_factory=dict)  # each branch's own answer
+    # the face crop the face branch read (grayscale, middle sampled frame); for display, not in the JSON contract
+    face: Any = field(default=None, repr=False, compare=False)
 
     @property
     def emotion(self) -> str:

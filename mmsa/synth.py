@@ -69,12 +69,15 @@ def make_video(path: str | os.PathLike, text: str | None = None, *, duration: fl
     return path
 
 
-# the app's example clips: (file name, spoken text, voice pitch, frame pattern)
+# the app's example clips: (file name, spoken text, voice pitch, moving background). The pictures are generated
+# (no face in them: the face branch says so); the voices are espeak-ng's.
 EXAMPLES = [
-    ("good_news.mp4", "Oh my god, I got the job! This is the best day of my life. I am so happy!", 70, "testsrc2"),
-    ("bad_day.mp4", "I can't believe you did that again. I am so angry right now. Just leave me alone.", 30, "smptebars"),
+    ("good_news.mp4", "Oh my god, I got the job! This is the best day of my life. I am so happy!", 70,
+     "gradients=c0=0xffd166:c1=0xef476f:speed=0.02"),
+    ("bad_day.mp4", "I can't believe you did that again. I am so angry right now. Just leave me alone.", 30,
+     "life=ratio=0.2:mold=10:life_color=0xe5484d:death_color=0x301010"),
     ("quiet_talk.mp4", "I miss her so much. Everything feels empty since she left. I don't know what to do.", 40,
-     "mandelbrot"),
+     "gradients=c0=0x0b3c5d:c1=0x328cc1:speed=0.005"),
 ]
 
 

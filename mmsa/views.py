@@ -14,7 +14,9 @@ EMOTION_COLORS: dict[str, str] = {
     "neutral": "#8b8d98", "sadness": "#0090ff", "surprise": "#30a46c",
 }
 SENTIMENT_COLORS: dict[str, str] = {"negative": "#e5484d", "neutral": "#8b8d98", "positive": "#30a46c"}
-UTTERANCE_HEADERS = ["start", "end", "text", "emotion", "sentiment", "modalities"]
+UTTERANCE_HEADERS = ["time", "emotion", "sentiment", "text", "read from"]
+# what people call each branch on the page
+BRANCH_NAMES: dict[str, str] = {"text": "words", "audio": "voice", "video": "face"}
 
 
 def clock(seconds: float) -> str:
@@ -38,31 +40,50 @@ def highlighted_transcript(analysis: Analysis) -> list[tuple[str, str | None]]:
 
 
 def utterance_rows(analysis: Analysis) -> list[list[Any]]:
-    """Rows for the utterance table: start, end, text, emotion (conf), sentiment (conf), modalities."""
+    """Rows for the utterance table, labels first so they stay in view on a narrow page:
+    time span, emotion (confidence), sentiment (confidence), text, the branches that had input."""
     rows = []
     for u in analysis.utterances:
         p = u.prediction
         rows.append([
-            clock(u.start), clock(u.end), u.text or "—",
-            f"{p.emotion} ({p.emotion_confidence:.0%})", f"{p.sentiment} ({p.sentiment_confidence:.0%})",
-            " + ".join(u.modalities) or "none",
+            f"{clock(u.start)}–{clock(u.end)}", f"{p.emotion} {p.emotion_confidence:.0%}",
+            f"{p.sentiment} {p.sentiment_confidence:.0%}", u.text or "—",
+            " + ".join(BRANCH_NAMES.get(m, m) for m in u.modalities) or "none",
         ])
     return rows
 
 
+def _said(p) -> str:
+    return f"{p.emotion} {p.emotion_confidence:.0%} / {p.sentiment} {p.sentiment_confidence:.0%}"
+
+
 def modality_rows(analysis: Analysis) -> tuple[list[str], list[list[Any]]]:
-    """Which modality said what: per utterance the fused call and each branch's own, with disagreements."""
+    """Which modality said what: per utterance the fused call and each branch's own, with its confidence, and a
+    flag where branches disagree."""
     branches = [m for m in MODALITIES if any(m in u.by_modality for u in analysis.utterances)]
-    headers = ["time", "text", "fused"] + branches + ["disagreement"]
+    headers = ["time", "fused"] + [BRANCH_NAMES.get(m, m) for m in branches] + ["disagreement", "text"]
     rows = []
     for u in analysis.utterances:
-        row = [f"{clock(u.start)}–{clock(u.end)}", u.text or "—", f"{u.emotion} / {u.sentiment}"]
+        row = [f"{clock(u.start)}–{clock(u.end)}", _said(u.prediction)]
         for m in branches:
             b = u.by_modality.get(m)
-            row.append(f"{b.emotion} / {b.sentiment}" if b else "absent")
-        row.append("; ".join(u.disagreements) or "—")
+            row.append(_said(b) if b else "absent")
+        notes = u.disagreements
+        for m, name in BRANCH_NAMES.items():
+            notes = [n.replace(f"{m} says", f"{name} says") for n in notes]
+        row += [("⚠ " + "; ".join(notes)) if notes else "—", u.text or "—"]
         rows.append(row)
     return headers, rows
+
+
+def face_gallery(analysis: Analysis) -> list[tuple[Any, str]]:
+    """(face crop, caption) of every utterance whose face the face branch read, in time order."""
+    items = []
+    for u in analysis.utterances:
+        if u.face is not None and "video" in u.by_modality:
+            face = u.by_modality["video"]
+            items.append((u.face, f"{clock(u.start)} · face: {face.emotion} {face.emotion_confidence:.0%}"))
+    return items
 
 
 def timeline_figure(analysis: Analysis):
@@ -85,6 +106,10 @@ def timeline_figure(analysis: Analysis):
         sentiment = u.prediction.sentiment_scores
         ax_s.bar(u.start, sentiment["positive"] - sentiment["negative"], width=width, align="edge",
                  color=SENTIMENT_COLORS[u.sentiment], edgecolor="white", linewidth=0.3)
+        if u.disagreements:  # the branches do not agree here: a marker above the span
+            ax_e.plot(u.start + width / 2, 1.04, marker="v", color="#202020", markersize=6, clip_on=False)
+    if any(u.disagreements for u in analysis.utterances):
+        ax_e.text(1.0, 1.06, "▼ branches disagree", transform=ax_e.transAxes, ha="right", va="bottom", fontsize=8)
     ax_e.set_ylim(0, 1)
     ax_e.set_ylabel("emotion")
     ax_e.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=EMOTION_COLORS[e]) for e in EMOTIONS], labels=list(EMOTIONS),
@@ -100,10 +125,12 @@ def timeline_figure(analysis: Analysis):
     return fig
 
 
-def model_note(analysis: Analysis) -> str:
-    """A short markdown line saying which model, modalities and ASR produced the result, plus warnings."""
-    used = ", ".join(analysis.modalities) or "none"
-    lines = [f"**Model** `{analysis.model}` · **modalities used** {used} · **speech** `{analysis.asr}` · "
+def model_note(analysis: Analysis, licence: str = "") -> str:
+    """A short markdown line saying which model (and its licence), modalities and ASR produced the result, plus
+    warnings."""
+    used = ", ".join(BRANCH_NAMES.get(m, m) for m in analysis.modalities) or "none"
+    shown = f" ({licence})" if licence else ""
+    lines = [f"**Model** `{analysis.model}`{shown} · **read from** {used} · **speech** `{analysis.asr}` · "
              f"{len(analysis.utterances)} utterance(s) in {analysis.duration:.1f} s, "
              f"analysed in {analysis.timings.get('total', 0):.1f} s"]
     lines += [f"⚠️ {w}" for w in analysis.warnings]

@@ -1,10 +1,16 @@
-"""Reproduce the bundled starter model from the MELD CSVs (text only, packaged MiniLM), then ship its head.
+"""Rebuild the bundled starter models from the three data folders, and report each branch's validation figures.
 
-    python scripts/build_starter.py --meld ../shared/data/meld
+    python scripts/build_starter.py --meld ../shared/data/meld --ravdess DATA/RavdessDataSet \\
+        --fer DATA/FER2013/dataset/train
 
-Trains with training.train (the flags below), writes the non-backbone weights, card and metrics to
-mmsa/starter_model/, assembles the full model from the packaged MiniLM, and checks that training.evaluate on dev
-reproduces the card's figures.
+1. text: MiniLM with rank-8 adapters trained on MELD train (class-balanced), early-stopped and calibrated on MELD
+   dev -> mmsa/starter_text ("starter-text", Apache-2.0 weights);
+2. voice: training.voice on RAVDESS actors 01-16, validated on 17-20 (21-24 never read);
+3. face: training.face on FER2013 train, validated on a stratified 10% of it (the test split never read);
+4. the three joined by late fusion (training.compose) -> mmsa/starter_model ("starter", the default; CC BY-NC-SA
+   4.0 because of RAVDESS, and research use only because of FER2013).
+
+--text-run / --voice-run / --face-run reuse a finished run instead of training that branch.
 """
 
 from __future__ import annotations
@@ -15,66 +21,168 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
 
-# the recipe: MiniLM with rank-8 adapters (its 22.7M weights stay as packaged, so the shipped file stays ~2 MB)
-STARTER_FLAGS = ["--modalities", "text", "--text-lora-rank", "8", "--epochs", "5", "--patience", "2",
-                 "--batch-size", "32", "--lr", "1e-3", "--select-metric", "emotion", "--class-weighting", "balanced",
-                 "--seed", "42"]
+# the text recipe: MiniLM with rank-8 adapters (its 22.7M weights stay as packaged, so the shipped file stays ~2 MB)
+TEXT_FLAGS = ["--modalities", "text", "--text-lora-rank", "8", "--epochs", "5", "--patience", "2",
+              "--batch-size", "32", "--lr", "1e-3", "--select-metric", "emotion", "--class-weighting", "balanced",
+              "--seed", "42"]
 
-TITLE = "mmsa starter model (text only, MiniLM, MELD)"
-SUMMARY = ("The model the mmsa app and CLI use when no other is configured. It reads **only the words**: "
-           "all-MiniLM-L6-v2 (the packaged copy, frozen) with low-rank adapters, trained on the MELD train "
-           "transcripts (gold subtitles), early-stopped and calibrated on MELD dev. No audio or video branch: "
-           "MELD's clips are not available where it was built, so those branches could not be trained honestly "
-           "and are left out rather than shipped random. It ships inside the mmsa package (mmsa/starter_model: "
-           "about 2 MB of adapter and head weights, joined at load time with the packaged MiniLM) and is what "
-           "`python app.py` and `python -m mmsa analyze` use when MMSA_MODEL is not set.")
-LIMITS = ("- Text only: tone of voice and facial expression are ignored; silent clips get no prediction that "
-          "means anything (their utterances list no modality).\n"
-          "- For a full multimodal model, train with clips: `python -m training.train --modalities text,video,audio "
-          "...` on MELD's videos locally or on SageMaker (`python -m training.train_sagemaker`).")
+TEXT_TITLE = "mmsa starter model, text only (MiniLM, MELD)"
+TEXT_SUMMARY = ("The words-only model of mmsa, selectable as `--model starter-text`: all-MiniLM-L6-v2 (the packaged "
+                "copy, frozen) with low-rank adapters, trained on the MELD train transcripts (gold subtitles), "
+                "early-stopped and calibrated on MELD dev. Its weights carry no non-commercial terms; the default "
+                "starter adds voice and face branches whose training data does.")
+TEXT_LIMITS = ("- Text only: tone of voice and facial expression are ignored; silent clips get no prediction that "
+               "means anything (their utterances list no modality).\n"
+               "- For a multimodal model use the default `starter`, or train with clips: `python -m training.train "
+               "--modalities text,video,audio ...` on MELD's videos locally or on SageMaker "
+               "(`python -m training.train_sagemaker`).")
+STARTER_TITLE = "mmsa starter model (words, voice and face)"
+STARTER_SUMMARY = (
+    "The model mmsa uses when no other is configured. Three branches, each trained on its own labelled data and "
+    "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
+    "branch probabilities, weights from each branch's validation reliability): **words** (all-MiniLM-L6-v2 with "
+    "rank-8 adapters, MELD), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
+    "with a small head, RAVDESS speech actors 01-16) and **face** (the largest face, found by OpenCV's Haar "
+    "cascade, read by a small CNN trained on FER2013 train). Voice and face give emotions; their sentiment "
+    "follows MELD train's emotion -> sentiment table.")
+STARTER_LIMITS = (
+    "- Voice and face learned from acted studio data (RAVDESS: 24 North American actors; FER2013: web images). "
+    "Expect them to be less sure, and less right, on spontaneous speech and real video; each branch's own answer "
+    "is shown beside the fused one.\n"
+    "- The face branch reads the largest face as the speaker's; with several people on screen it may read a "
+    "listener. No face found means the utterance is read without the picture (and the result says so).\n"
+    "- Licences: the weights inherit RAVDESS's CC BY-NC-SA 4.0 (non-commercial, share alike) and FER2013's "
+    "research-only terms. For other uses select `starter-text`.")
+STARTER_DATA = ("MELD (GNU GPL v3) for the words; RAVDESS speech, actors 01-20 (Livingstone & Russo 2018, "
+                "CC BY-NC-SA 4.0) for the voice; FER2013 train (Kaggle 2013 challenge, research use only) for the face. "
+                "The weights are therefore CC BY-NC-SA 4.0 and for research use only.")
+
+
+def branch_table(figures: dict[str, dict]) -> str:
+    rows = ["**Each branch on its own validation data** (before fusion):", "",
+            "| branch | data (validation) | n | accuracy | macro F1 | weight in fusion | ECE before -> after |",
+            "|---|---|---:|---:|---:|---:|---|"]
+    for name, f in figures.items():
+        rows.append(f"| {name} | {f['data']} | {f['n']} | {f['accuracy']:.3f} | {f['macro_f1']:.3f} | "
+                    f"{f['weight']:.3f} | {f['ece']} |")
+    return "\n".join(rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meld", default=str(ROOT.parent / "shared/data/meld"), help="folder with the MELD CSVs")
-    parser.add_argument("--run-dir", default=str(ROOT / "runs/starter"))
-    parser.add_argument("--from-run", help="skip training: ship this finished run folder (made with the recipe)")
-    parser.add_argument("extra", nargs="*", help="extra training.train flags (override the recipe)")
+    parser.add_argument("--meld", required=True, help="folder with MELD's train_sent_emo.csv and dev_sent_emo.csv")
+    parser.add_argument("--ravdess", help="RAVDESS speech folder (RavdessDataSet)")
+    parser.add_argument("--fer", help="FER2013 dataset/train folder")
+    parser.add_argument("--runs", default=str(ROOT / "runs"), help="where the branch runs are written")
+    parser.add_argument("--text-run", help="skip training the text branch: ship this finished run")
+    parser.add_argument("--voice-run", help="skip training the voice branch: use this finished run")
+    parser.add_argument("--face-run", help="skip training the face branch: use this finished run")
+    parser.add_argument("--text-only", action="store_true", help="rebuild starter-text only")
     args = parser.parse_args()
 
+    from mmsa.loading import minilm_dir
     from mmsa.model import MultimodalSentimentModel
-    from mmsa.starter import STARTER_DIR, assemble_starter, export_head
+    from mmsa.settings import Settings
+    from mmsa.starter import STARTERS, assemble_starter, export_head
     from training.card import write_card
+    from training.compose import branch_weight, compose, emotion_sentiment_table
+    from training.calibration import expected_calibration_error
     from training.evaluate import evaluate
-    from training.train import main as train
 
-    meld = Path(args.meld)
-    if args.from_run:
-        run = Path(args.from_run)
-    else:
-        rc = train(["--train", str(meld / "train_sent_emo.csv"), "--dev", str(meld / "dev_sent_emo.csv"),
-                    "--text-only", "--output-dir", args.run_dir, *STARTER_FLAGS, *args.extra])
+    meld, runs = Path(args.meld), Path(args.runs)
+    dev_csv = str(meld / "dev_sent_emo.csv")
+    cache = Settings.from_env().cache_dir
+
+    # 1. text: train and ship it, or (--text-run without a training report) keep the shipped starter-text as is
+    text_dir = STARTERS["starter-text"][0]
+    text_run = Path(args.text_run) if args.text_run else runs / "starter-text"
+    if not args.text_run:
+        from training.train import main as train
+
+        rc = train(["--train", str(meld / "train_sent_emo.csv"), "--dev", dev_csv, "--text-only",
+                    "--output-dir", str(text_run), *TEXT_FLAGS])
         if rc != 0:
             return rc
-        run = Path(args.run_dir)
-    model = MultimodalSentimentModel.from_pretrained(str(run))
-    metrics = json.loads((run / "metrics.json").read_text())
-    report = json.loads((run / "training_report.json").read_text())
-    write_card(model, run, metrics=metrics, report=report, repo_id="mmsa/starter-text-minilm", title=TITLE,
-               summary=SUMMARY, extra_limits=LIMITS)
-    head = export_head(run, STARTER_DIR)
-    print(f"shipped {head} ({head.stat().st_size / 1e6:.2f} MB)")
-    assembled = assemble_starter()
-    check, _, _ = evaluate(MultimodalSentimentModel.from_pretrained(str(assembled)), str(meld / "dev_sent_emo.csv"))
+    text_metrics = json.loads((text_run / "metrics.json").read_text())
+    report_path = text_run / "training_report.json"
+    text_report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    if text_report:
+        text_model = MultimodalSentimentModel.from_pretrained(str(text_run))
+        text_model.config.license = "Apache-2.0"
+        text_model.save_pretrained(str(text_run))
+        write_card(text_model, text_run, metrics=text_metrics, report=text_report, repo_id="mmsa/starter-text-minilm",
+                   title=TEXT_TITLE, summary=TEXT_SUMMARY, extra_limits=TEXT_LIMITS)
+        export_head(text_run, text_dir)
+    config = json.loads((text_dir / "config.json").read_text())
+    if config.get("license") != "Apache-2.0":
+        (text_dir / "config.json").write_text(json.dumps(dict(config, license="Apache-2.0"), indent=2, sort_keys=True))
+    text_model = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter-text", minilm_dir(), cache)))
+    check, probs, truth = evaluate(text_model, dev_csv)
     for task in ("emotion", "sentiment"):
         for key in ("accuracy", "weighted_f1", "macro_f1"):
-            a, b = metrics[task][key], check[task][key]
-            assert abs(a - b) < 1e-6, f"assembled starter does not reproduce {task} {key}: {a} vs {b}"
-    print("assembled starter reproduces the dev metrics:",
-          {t: round(check[t]["weighted_f1"], 4) for t in ("emotion", "sentiment")})
+            assert abs(text_metrics[task][key] - check[task][key]) < 1e-6, f"starter-text: {task} {key} differs"
+    temperature = text_model.config.emotion_temperature
+    text_model.config.emotion_temperature = 1.0
+    _, raw, _ = evaluate(text_model, dev_csv)
+    text_model.config.emotion_temperature = temperature
+    text_ece = (expected_calibration_error(raw["emotion"], truth["emotion"]),
+                expected_calibration_error(probs["emotion"], truth["emotion"]))
+    print(f"text (MELD dev, n = {check['n']}): emotion weighted F1 {check['emotion']['weighted_f1']:.3f}, "
+          f"macro F1 {check['emotion']['macro_f1']:.3f}, sentiment weighted F1 {check['sentiment']['weighted_f1']:.3f}")
+    if args.text_only:
+        return 0
+
+    # 2-3. voice and face
+    from training import face, voice
+
+    voice_run = Path(args.voice_run) if args.voice_run else runs / "voice"
+    if not args.voice_run and voice.main(["--ravdess", args.ravdess, "--output-dir", str(voice_run)]) != 0:
+        return 1
+    face_run = Path(args.face_run) if args.face_run else runs / "face"
+    if not args.face_run and face.main(["--fer", args.fer, "--output-dir", str(face_run)]) != 0:
+        return 1
+    voice_metrics = json.loads((voice_run / "metrics.json").read_text())
+    face_metrics = json.loads((face_run / "metrics.json").read_text())
+
+    # 4. the fused starter
+    weights = {"text": branch_weight(text_metrics), "audio": branch_weight(voice_metrics),
+               "video": branch_weight(face_metrics)}
+    starter = compose(text_model, MultimodalSentimentModel.from_pretrained(str(voice_run)),
+                      MultimodalSentimentModel.from_pretrained(str(face_run)),
+                      emotion_sentiment_table(meld / "train_sent_emo.csv"), weights)
+    figures = {
+        "text (words)": dict(data="MELD dev", n=text_metrics["n"], accuracy=text_metrics["emotion"]["accuracy"],
+                             macro_f1=text_metrics["emotion"]["macro_f1"], weight=weights["text"],
+                             ece=f"{text_ece[0]:.3f} -> {text_ece[1]:.3f}"),
+        "voice": dict(data="RAVDESS actors 17-20", n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
+                      macro_f1=voice_metrics["macro_f1"], weight=weights["audio"],
+                      ece=f"{voice_metrics['calibration']['ece_before']:.3f} -> "
+                          f"{voice_metrics['calibration']['ece_after']:.3f}"),
+        "face": dict(data="FER2013 train, stratified 10%", n=face_metrics["n"], accuracy=face_metrics["accuracy"],
+                     macro_f1=face_metrics["macro_f1"], weight=weights["video"],
+                     ece=f"{face_metrics['calibration']['ece_before']:.3f} -> "
+                         f"{face_metrics['calibration']['ece_after']:.3f}"),
+    }
+    starter_run = runs / "starter"
+    starter.save_pretrained(str(starter_run))
+    (starter_run / "metrics.json").write_text(json.dumps(text_metrics, indent=2))
+    (starter_run / "branches.json").write_text(json.dumps(figures, indent=2))
+    write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
+               repo_id="mmsa/starter-multimodal",
+               title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="cc-by-nc-sa-4.0",
+               data_licence=STARTER_DATA, branch_results=branch_table(figures))
+    for png in ("emotion_confusion.png", "sentiment_confusion.png"):
+        if (text_run / png).is_file():
+            (starter_run / png).write_bytes((text_run / png).read_bytes())
+    head = export_head(starter_run, STARTERS["starter"][0], half=True)
+    print(f"shipped {head} ({head.stat().st_size / 1e6:.2f} MB)")
+    assembled = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter", minilm_dir(), cache)))
+    check, _, _ = evaluate(assembled, dev_csv)  # words only: the fused answer is the text branch's
+    print(f"starter on MELD dev (words only): emotion weighted F1 {check['emotion']['weighted_f1']:.3f}")
+    print(branch_table(figures))
     return 0
 
 

@@ -69,8 +69,21 @@ def test_views_read_an_analysis():
 
     a = _analysis()
     headers, rows = views.modality_rows(a)
-    assert headers == ["time", "text", "fused", "text", "audio", "disagreement"]
-    assert rows[0][3:5] == ["joy / positive", "anger / negative"] and rows[1][3:5] == ["absent", "absent"]
-    assert views.utterance_rows(a)[0][3:] == ["surprise (70%)", "positive (70%)", "text + audio"]
+    assert headers == ["time", "fused", "words", "voice", "disagreement", "text"]
+    assert rows[0][2:4] == ["joy 70% / positive 70%", "anger 70% / negative 70%"]
+    assert rows[1][2:4] == ["absent", "absent"] and rows[1][4] == "—"
+    assert rows[0][4] == "⚠ sentiment: words says positive, voice says negative; emotion: words says joy, voice says anger"
+    assert views.utterance_rows(a)[0] == ["0:00.5–0:02.2", "surprise 70%", "positive 70%", "I can't believe it!",
+                                          "words + voice"]
     assert views.highlighted_transcript(a)[0] == ("I can't believe it!", "surprise")
     assert views.overall_labels(a)[1]["negative"] == a.summary.sentiment_scores["negative"]
+    assert views.face_gallery(a) == []  # no face read
+    import numpy as np
+
+    from mmsa.results import Prediction
+
+    a.utterances[1].face = np.zeros((48, 48), np.uint8)
+    a.utterances[1].by_modality["video"] = Prediction(dict(a.utterances[1].prediction.emotion_scores),
+                                                      dict(a.utterances[1].prediction.sentiment_scores))
+    (image, caption), = views.face_gallery(a)
+    assert image.shape == (48, 48) and caption == "61:01.0 · face: anger 70%"

@@ -260,7 +260,8 @@ def test_sizes_that_do_not_match_the_weights_fail_before_allocating(tiny_model_d
     out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True,
                          env=dict(os.environ, HF_HUB_OFFLINE="1")).stdout.splitlines()
     assert out[0].startswith("ModelNotFoundError") and "shape mismatches" in out[0]
-    assert int(out[-1]) < 1_500_000  # KiB: far below the gigabytes that building the model for real would take
+    # KiB: the imports take about 1.5 GB; building this model for real would allocate about 9 GB more
+    assert int(out[-1]) < 3_000_000
 
 
 # ---------------------------------------------------------------- training CSVs

@@ -45,16 +45,22 @@ def _per_class(metrics: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+MELD_DATA = "MELD (GNU GPL v3)."
+
+
 def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, Any] | None = None,
                 repo_id: str = "ORG/NAME", title: str | None = None, summary: str | None = None,
-                extra_limits: str = "", image_dir: Path | None = None) -> ModelCard:
+                extra_limits: str = "", image_dir: Path | None = None, license: str = "apache-2.0",
+                data_licence: str = MELD_DATA, branch_results: str = "") -> ModelCard:
+    """The card of a model folder. license is the weights' licence id on the Hub; data_licence names every
+    dataset the weights learned from and the terms that follow from it."""
     from .metrics import markdown_table
 
     cfg = model.config
     report = report or {}
     dev_name = (report.get("dev") or {}).get("name") or "dev"
     card_data = ModelCardData(
-        language="en", license="apache-2.0", library_name="mmsa", pipeline_tag="video-classification",
+        language="en", license=license, library_name="mmsa", pipeline_tag="video-classification",
         tags=["emotion-recognition", "sentiment-analysis", "multimodal", "meld", *cfg.modalities],
         datasets=[DATASET_ID], base_model=cfg.text_backbone if "/" in cfg.text_backbone else None,
         model_name=repo_id.split("/")[-1],
@@ -83,9 +89,20 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
              "preset", "modalities", "text_trainable_layers", "text_lora_rank", "dialogue_context", "epochs", "batch_size", "lr",
              "backbone_lr", "weight_decay", "class_weighting", "label_smoothing", "modality_dropout", "seed")
              if k in args)])
-    video = f"{cfg.video_backbone}, {cfg.num_frames} frames of {cfg.frame_size} px" if "video" in cfg.modalities else "—"
-    audio = (f"Conv1d over {cfg.n_mels}-band log-mel, up to {cfg.audio_max_frames} frames"
-             if "audio" in cfg.modalities else "—")
+    if "video" not in cfg.modalities:
+        video = "—"
+    elif cfg.video_backbone == "face_cnn":
+        video = (f"face CNN on the largest face (OpenCV Haar cascade) of {cfg.num_frames} frames per utterance, "
+                 f"{cfg.face_size} px grayscale crops, averaged")
+    else:
+        video = f"{cfg.video_backbone}, {cfg.num_frames} frames of {cfg.frame_size} px"
+    if "audio" not in cfg.modalities:
+        audio = "—"
+    elif cfg.audio_backbone == "whisper":
+        audio = (f"Whisper {cfg.whisper_encoder} encoder states (the speech recogniser's own, CTranslate2 int8), "
+                 f"mean and std over time, then a small MLP")
+    else:
+        audio = f"Conv1d over {cfg.n_mels}-band log-mel, up to {cfg.audio_max_frames} frames"
     url = project_url()
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_title=title or f"mmsa {cfg.preset} model",
@@ -99,7 +116,8 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
         emotion_temperature=f"{cfg.emotion_temperature:.3f}", sentiment_temperature=f"{cfg.sentiment_temperature:.3f}",
         parameters=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M",
         results=results, per_class=_per_class(metrics) if metrics else "", calibration=calibration,
-        confusion=confusion, training=training, extra_limits=extra_limits, license="Apache-2.0",
+        confusion=confusion, training=training, extra_limits=extra_limits, license=license,
+        data_licence=data_licence, branch_results=branch_results,
     )
 
 

@@ -1,7 +1,9 @@
-"""Evaluate a model on a labelled CSV (with clips, or text only when there are none).
+"""Evaluate a model on a labelled CSV (with clips, or text only when there are none), or one branch of it.
 
     python -m training.evaluate --csv ../shared/data/meld/dev_sent_emo.csv [--model ID_OR_DIR] [--clips-dir DIR] \\
         [-o metrics.json]
+    python -m training.evaluate --branch voice --csv wavs.csv       # path,emotion[,sentiment][,text]
+    python -m training.evaluate --branch face --csv faces.csv       # paths of images or videos
 
 Writes metrics.json shaped {"n", "emotion": {"accuracy", "weighted_f1", "macro_f1", "per_class"}, "sentiment": {...}}
 and confusion-matrix PNGs beside it. --model defaults to what the app uses ($MMSA_MODEL, else the starter model).
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: none)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--encoding", help="text encoding of the CSV (default: UTF-8, else Windows-1252)")
+    parser.add_argument("--branch", choices=["fused", "text", "voice", "face"],
+                        help="evaluate one branch (or the fused answer) on a CSV of path,emotion[,sentiment][,text] "
+                             "whose paths are audio files, videos or still images")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
@@ -56,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model, name = load_model(args.model)
-        metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size,
-                                         args.encoding)
+        if args.branch:
+            from .branch_eval import evaluate_branch
+
+            metrics, probs, truth = evaluate_branch(model, args.csv, args.branch, args.encoding)
+        else:
+            metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size,
+                                             args.encoding)
     except (FileNotFoundError, ValueError) as e:  # ModelNotFoundError, DataError: they name the problem
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -66,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics["model"] = name
     out.write_text(json.dumps(metrics, indent=2))
     save_confusion_matrices(truth, probs, out.parent, title=f"({Path(args.csv).stem})")
-    print(f"{name} on {Path(args.csv).name} (n = {metrics['n']}):")
+    what = f"{name} ({args.branch} branch)" if args.branch and args.branch != "fused" else name
+    print(f"{what} on {Path(args.csv).name} (n = {metrics['n']}, skipped {metrics.get('skipped', 0)}):")
     print(markdown_table(metrics))
     print(f"wrote {out} and confusion matrices in {out.parent}")
     return 0

@@ -60,6 +60,8 @@ def save_confusion_matrices(truth: dict[str, np.ndarray], probs: dict[str, np.nd
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for task, labels in TASKS.items():
+        if task not in truth:
+            continue
         fig, ax = plt.subplots(figsize=(6.5, 5.5) if len(labels) > 3 else (4.5, 3.8), constrained_layout=True)
         ConfusionMatrixDisplay.from_predictions(truth[task], probs[task].argmax(1), labels=list(range(len(labels))),
                                                 display_labels=list(labels), normalize="true", values_format=".2f",
@@ -75,7 +77,7 @@ def save_confusion_matrices(truth: dict[str, np.ndarray], probs: dict[str, np.nd
 
 def markdown_table(metrics: dict[str, Any]) -> str:
     rows = ["| task | accuracy | weighted F1 | macro F1 |", "|---|---:|---:|---:|"]
-    for task in TASKS:
+    for task in (t for t in TASKS if t in metrics):
         m = metrics[task]
         rows.append(f"| {task} | {m['accuracy']:.3f} | {m['weighted_f1']:.3f} | {m['macro_f1']:.3f} |")
     return "\n".join(rows)

@@ -1,0 +1,87 @@
+"""Join separately trained branches into one late-fusion model (mmsa.fusion): the text branch of a text model
+(its fused head over the words becomes the text branch's head, unchanged), a voice branch and a face branch
+(training.voice, training.face). Each keeps its calibration; the weights come from each branch's validation
+reliability, and voice and face take their sentiment from MELD train's emotion -> sentiment table.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mmsa.config import ModelConfig
+from mmsa.fusion import reliability_weight
+from mmsa.labels import EMOTIONS, SENTIMENTS, emotion_id, sentiment_id
+from mmsa.model import MultimodalSentimentModel
+
+from .data import read_csv
+
+FACE_FRAMES = 4  # frames per utterance the face branch reads: faces change slowly, and each costs a detection
+# the learned-fusion layers of a text-only model -> the text branch head of a late-fusion model
+TEXT_HEAD_RENAMES = {"fusion_layer.": "branch_heads.text.trunk.", "emotion_classifier.": "branch_heads.text.emotion.",
+                     "sentiment_classifier.": "branch_heads.text.sentiment."}
+
+
+def emotion_sentiment_table(meld_train_csv: str | Path) -> list[list[float]]:
+    """P(sentiment | emotion) counted on MELD train: rows EMOTIONS, columns SENTIMENTS."""
+    counts = np.zeros((len(EMOTIONS), len(SENTIMENTS)))
+    for row in read_csv(meld_train_csv):
+        counts[emotion_id(row["Emotion"]), sentiment_id(row["Sentiment"])] += 1
+    if (counts.sum(1) == 0).any():
+        raise ValueError(f"{Path(meld_train_csv).name}: some emotion never occurs; is this MELD train?")
+    return (counts / counts.sum(1, keepdims=True)).round(4).tolist()
+
+
+def branch_weight(metrics: dict) -> float:
+    """reliability_weight from a metrics.json: emotion accuracy over the majority-class rate of that split."""
+    per_class = metrics["emotion"]["per_class"] if "emotion" in metrics else metrics["per_class"]
+    support = np.array([c["support"] for c in per_class.values()], dtype=float)
+    accuracy = metrics["emotion"]["accuracy"] if "emotion" in metrics else metrics["accuracy"]
+    return round(reliability_weight(accuracy, support.max() / support.sum()), 4)
+
+
+def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, face: MultimodalSentimentModel,
+            table: list[list[float]], weights: dict[str, float], preset: str = "starter") -> MultimodalSentimentModel:
+    tc, vc, fc = text.config, voice.config, face.config
+    if tc.modalities != ["text"] or tc.fusion != "learned":
+        raise ValueError("the text model must be a text-only model with learned fusion (e.g. the text starter)")
+    for c in (vc, fc):
+        if (c.proj_dim, c.fusion_dim, c.head_hidden) != (tc.proj_dim, tc.fusion_dim, tc.head_hidden):
+            raise ValueError("the branches' head sizes differ; train them with the same proj/fusion/head sizes")
+    config = ModelConfig(**{
+        **tc.to_dict(),
+        "modalities": ["text", "audio", "video"], "fusion": "late", "per_modality_heads": True,
+        "audio_backbone": "whisper", "whisper_encoder": vc.whisper_encoder,
+        "video_backbone": "face_cnn", "face_size": fc.face_size, "face_width": fc.face_width,
+        "num_frames": FACE_FRAMES,
+        "branch_temperatures": {"text": {"emotion": tc.emotion_temperature, "sentiment": tc.sentiment_temperature},
+                                "audio": vc.branch_temperatures["audio"], "video": fc.branch_temperatures["video"]},
+        "branch_weights": weights, "derived_sentiment": ["audio", "video"], "emotion_to_sentiment": table,
+        "emotion_temperature": 1.0, "sentiment_temperature": 1.0, "preset": preset,
+        "license": "CC BY-NC-SA 4.0 (RAVDESS), research use only (FER2013)",
+    })
+    model = MultimodalSentimentModel(config)
+    state = {}
+    for key, value in text.state_dict().items():
+        for old, new in TEXT_HEAD_RENAMES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+        if key.startswith(("text_encoder.", "branch_heads.text.")):
+            state[key] = value
+    for branch in (voice, face):
+        state.update({k: v for k, v in branch.state_dict().items()
+                      if k.startswith(("audio_encoder.", "video_encoder.", "branch_heads."))})
+    model.load_state_dict(state, strict=True)
+    model.tokenizer = text.tokenizer
+    return model.eval()
+
+
+def write_label_csv(rows: list[tuple[str, str]], path: Path) -> Path:
+    """A path,emotion CSV for training.evaluate --branch."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "emotion"])
+        w.writerows(rows)
+    return path

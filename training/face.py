@@ -1,0 +1,120 @@
+"""Train the face branch on FER2013's training images (48x48 grayscale faces), validating on a stratified split
+of them; FER2013's test images are never read.
+
+    python -m training.face --fer DIR --output-dir runs/face [--epochs 30]
+
+DIR is the dataset/train folder (angry, disgust, fear, happy, neutral, sad, surprise subfolders of .jpg), or a
+folder holding dataset/train. Writes a one-branch model folder with metrics.json (validation accuracy, F1 per
+class, calibration) for scripts/build_starter.py. Licence of the data, and so of the weights: research use only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmsa.labels import emotion_id
+
+from .branches import branch_model, calibrate_and_save, stratified_split, train_branch
+from .data import DataError
+
+# FER2013's folder names -> MELD's emotion names
+FER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy", "neutral": "neutral",
+              "sad": "sadness", "surprise": "surprise"}
+FER_LICENCE = "FER2013 (Kaggle 2013 challenge): research use only"
+
+
+def fer_train_folder(location: str | Path) -> Path:
+    root = Path(location)
+    for candidate in (root, root / "train", root / "dataset" / "train"):
+        if candidate.is_dir() and all((candidate / name).is_dir() for name in FER_LABELS):
+            if "test" in candidate.name.lower():
+                raise DataError(f"{candidate.name}: FER2013's test split is held out for release checks; give "
+                                f"dataset/train")
+            return candidate
+    raise DataError(f"{root}: no FER2013 training folder (expected subfolders {', '.join(FER_LABELS)})")
+
+
+def load_fer(location: str | Path, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """All training faces as uint8 (n, size, size) and their emotion ids (n,)."""
+    import cv2
+
+    folder = fer_train_folder(location)
+    images, labels = [], []
+    for name, emotion in FER_LABELS.items():
+        for path in sorted((folder / name).glob("*.jpg")):
+            img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                continue
+            if img.shape != (size, size):
+                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+            images.append(img)
+            labels.append(emotion_id(emotion))
+    if not images:
+        raise DataError(f"{folder}: no readable .jpg faces")
+    return np.stack(images), np.array(labels)
+
+
+def augment(x: torch.Tensor) -> torch.Tensor:
+    """Random flip, shift, rotation, scale and contrast of a batch (n, 1, 1, s, s) in [0, 1]: faces in video
+    frames are never as well aligned as FER2013's crops."""
+    n = x.shape[0]
+    flat = x[:, 0]
+    flip = torch.rand(n) < 0.5
+    flat = torch.where(flip.view(n, 1, 1, 1), flat.flip(-1), flat)
+    angle = (torch.rand(n) - 0.5) * (2 * np.pi * 15 / 360)
+    scale = 1.0 + (torch.rand(n) - 0.5) * 0.2
+    shift = (torch.rand(n, 2) - 0.5) * 0.16
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(flat.shape), align_corners=False)
+    flat = torch.nn.functional.grid_sample(flat, grid, padding_mode="border", align_corners=False)
+    gain = 1.0 + (torch.rand(n, 1, 1, 1) - 0.5) * 0.4
+    mean = flat.mean((2, 3), keepdim=True)
+    flat = ((flat - mean) * gain + mean).clamp(0, 1)
+    return flat.unsqueeze(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.face", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fer", required=True, help="FER2013 dataset/train folder (or a folder holding it)")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--width", type=int, default=24, help="channels of the face CNN's first stage")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    try:
+        t = time.time()
+        images, labels = load_fer(args.fer)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    logging.info("%d faces read in %.0f s; classes %s", len(labels), time.time() - t, np.bincount(labels).tolist())
+    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    x = torch.from_numpy(images).float().div_(255).view(-1, 1, 1, 48, 48)
+    model = branch_model("video", video_backbone="face_cnn", face_width=args.width, num_frames=1)
+    report = train_branch(model, "video", x[train_idx], labels[train_idx], x[val_idx], labels[val_idx], args.epochs,
+                          args.lr, args.batch_size, augment, seed=args.seed)
+    report.update(data="FER2013 dataset/train", licence=FER_LICENCE, n_train=int(len(train_idx)),
+                  n_val=int(len(val_idx)), args={k: v for k, v in vars(args).items() if k not in ("fer", "output_dir")})
+    metrics = calibrate_and_save(model, "video", x[val_idx], labels[val_idx], Path(args.output_dir), report)
+    print(f"face branch: validation accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, "
+          f"ECE {metrics['calibration']['ece_before']:.3f} -> {metrics['calibration']['ece_after']:.3f} "
+          f"(n = {metrics['n']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
