@@ -69,7 +69,9 @@ FACES_KEPT = 16
 
 
 def _key(result: dict) -> str:
-    return hashlib.sha1(json.dumps(result, sort_keys=True).encode()).hexdigest()
+    """The same for a result and its copy that went through the browser (where 1.0 comes back as 1)."""
+    spans = [f"{float(u['start']):.3f}-{float(u['end']):.3f}:{u['text']}" for u in result.get("utterances", [])]
+    return hashlib.sha1(json.dumps([result.get("model"), result.get("source"), spans]).encode()).hexdigest()
 
 
 def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:

@@ -293,14 +293,22 @@ class VoiceEncoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         width = 2 * config.whisper_width
-        self.norm = nn.LayerNorm(width)  # the states' scale differs per dimension; the head should not care
-        self.projection = nn.Sequential(nn.Linear(width, config.proj_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        # per-dimension standardisation with the training set's statistics (set_statistics), saved with the model
+        self.register_buffer("feature_mean", torch.zeros(width))
+        self.register_buffer("feature_std", torch.ones(width))
+        self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.proj_dim), nn.ReLU(),
+                                        nn.Dropout(config.dropout))
         self.width = width
+
+    def set_statistics(self, features: torch.Tensor) -> None:
+        """Standardise inputs as the training features (n, width) are."""
+        self.feature_mean.copy_(features.mean(0))
+        self.feature_std.copy_(features.std(0).clamp_min(1e-5))
 
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if audio.dim() != 2 or audio.shape[1] != self.width:
             raise ValueError(f"voice input must have shape (batch, {self.width}), got {tuple(audio.shape)}")
-        return self.projection(self.norm(audio))
+        return self.projection((audio - self.feature_mean) / self.feature_std)
 
 
 class FaceEncoder(nn.Module):

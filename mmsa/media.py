@@ -24,6 +24,7 @@ MIN_DURATION_S = 0.05  # shorter than this there is nothing to hear or see
 DURATION_GRACE_S = 1.0  # containers overshoot by a few ms: a "10 minute" file must pass a 10 minute limit
 SHORT_STREAM_RATIO = 0.9  # a stream that decodes to less than this share of its stated length gets a warning
 SHORT_STREAM_MIN_S = 0.5  # ... when the gap is at least this long
+SKIP_AHEAD_S = 1.0  # the frame reader skips non-reference frames while the next sampled time is further ahead
 # FFmpeg demuxers that read one self-contained file (names as FFmpeg matches them). Not here, on purpose: hls,
 # dash, concat, image2 (file patterns), tee and every network or device input, which open further files or URLs.
 ALLOWED_DEMUXERS: tuple[str, ...] = (
@@ -301,6 +302,8 @@ def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float
             if last_ts is not None and 0 < ts - last_ts < 1.0:
                 frame_dur = ts - last_ts
             last_ts, index = ts, index + 1
+            # far from the next sampled time, frames no other frame refers to need not be decoded at all
+            stream.codec_context.skip_frame = "NONREF" if targets[ptr][0] - ts > SKIP_AHEAD_S else "DEFAULT"
             if targets[ptr][0] > ts + frame_dur / 2:
                 continue  # not needed: no conversion at all
             # one output size per video (a stream that changes resolution part way is scaled to its first)

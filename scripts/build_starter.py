@@ -5,7 +5,7 @@
 
 1. text: MiniLM with rank-8 adapters trained on MELD train (class-balanced), early-stopped and calibrated on MELD
    dev -> mmsa/starter_text ("starter-text", Apache-2.0 weights);
-2. voice: training.voice on RAVDESS actors 01-16, validated on 17-20 (21-24 never read);
+2. voice: training.voice on RAVDESS actors 01-20, five folds by actor (21-24 never read);
 3. face: training.face on FER2013 train, validated on a stratified 10% of it (the test split never read);
 4. the three joined by late fusion (training.compose) -> mmsa/starter_model ("starter", the default; CC BY-NC-SA
    4.0 because of RAVDESS, and research use only because of FER2013).
@@ -45,7 +45,7 @@ STARTER_SUMMARY = (
     "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
     "branch probabilities, weights from each branch's validation reliability): **words** (all-MiniLM-L6-v2 with "
     "rank-8 adapters, MELD), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
-    "with a small head, RAVDESS speech actors 01-16) and **face** (the largest face, found by OpenCV's Haar "
+    "with a small head, RAVDESS speech actors 01-20) and **face** (the largest face, found by OpenCV's Haar "
     "cascade, read by a small CNN trained on FER2013 train). Voice and face give emotions; their sentiment "
     "follows MELD train's emotion -> sentiment table.")
 STARTER_LIMITS = (
@@ -157,7 +157,7 @@ def main() -> int:
         "text (words)": dict(data="MELD dev", n=text_metrics["n"], accuracy=text_metrics["emotion"]["accuracy"],
                              macro_f1=text_metrics["emotion"]["macro_f1"], weight=weights["text"],
                              ece=f"{text_ece[0]:.3f} -> {text_ece[1]:.3f}"),
-        "voice": dict(data="RAVDESS actors 17-20", n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
+        "voice": dict(data="RAVDESS actors 01-20, out-of-fold (folds by actor)", n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
                       macro_f1=voice_metrics["macro_f1"], weight=weights["audio"],
                       ece=f"{voice_metrics['calibration']['ece_before']:.3f} -> "
                           f"{voice_metrics['calibration']['ece_after']:.3f}"),

@@ -1,5 +1,6 @@
 """The real app on a loopback port: gradio_client, headless Chromium, bad input, concurrency."""
 
+import os
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -220,3 +221,42 @@ def test_download_folders_expire(tiny_model_dir, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300, check=True).stdout.split()[-4:]
     assert out == ["False", "True", "(3600,", "3600)"]
+
+
+CREMA_D = Path(os.environ.get("MMSA_TEST_CLIPS", "/nonexistent"))
+
+
+@pytest.mark.skipif(not CREMA_D.is_dir(), reason="CREMA-D smoke clips not downloaded (set MMSA_TEST_CLIPS)")
+def test_page_shows_every_branch_and_the_faces_it_read(browser, tmp_path):
+    """A late-fusion model on a real acted clip: the modality table lists words, voice and face with their
+    confidence, and the gallery shows the face crop the face branch read."""
+    import subprocess
+
+    import torch
+
+    from mmsa.model import MultimodalSentimentModel
+
+    torch.manual_seed(3)
+    table = [[0.2, 0.5, 0.3]] * 7
+    model = MultimodalSentimentModel.tiny(fusion="late", audio_backbone="whisper", video_backbone="face_cnn",
+                                          face_width=4, derived_sentiment=["audio", "video"],
+                                          emotion_to_sentiment=table)
+    model.save_pretrained(str(tmp_path / "late"))
+    clip = tmp_path / "clip.mp4"  # the browser plays mp4; the acted clip is FLV
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(CREMA_D / "1001_DFA_HAP_XX.flv"), "-c:v",
+                    "libx264", "-c:a", "aac", str(clip)], check=True)
+    server = start_app(tmp_path / "late.log", MMSA_MODEL=str(tmp_path / "late"))
+    url = next(server)
+    try:
+        page = browser.new_page()
+        _upload(page, url, clip)
+        from playwright.sync_api import expect
+
+        expect(page.locator("#modalities")).to_contain_text("face", timeout=120_000)
+        text = page.locator("#modalities").inner_text()
+        assert "words" in text and "voice" in text and "%" in text
+        expect(page.locator("#faces img").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "faces.png"), full_page=True)
+        page.close()
+    finally:
+        next(server, None)

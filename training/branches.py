@@ -55,11 +55,11 @@ def branch_logits(model: MultimodalSentimentModel, modality: str, inputs: torch.
 
 
 def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.Tensor, y_train: np.ndarray,
-                 x_val: torch.Tensor, y_val: np.ndarray, epochs: int, lr: float, batch_size: int,
+                 x_val: torch.Tensor | None, y_val: np.ndarray | None, epochs: int, lr: float, batch_size: int,
                  augment: Callable[[torch.Tensor], torch.Tensor], weighting: float = 0.5, label_smoothing: float = 0.1,
-                 weight_decay: float = 5e-4, seed: int = 0) -> dict:
+                 weight_decay: float = 5e-4, seed: int = 0, keep_best: bool = True) -> dict:
     """AdamW with one-cycle schedule; class weights = balanced ** weighting; keeps the epoch with the best
-    validation accuracy. Returns the history."""
+    validation accuracy (or, without keep_best, the last one). Returns the history."""
     seed_everything(seed)
     weights = class_weights(y_train, len(EMOTIONS)) ** weighting
     y_t = torch.as_tensor(y_train, dtype=torch.long)
@@ -83,22 +83,24 @@ def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-        pred = branch_logits(model, modality, x_val).argmax(1)
-        acc = float((pred == y_val).mean())
+        acc = float((branch_logits(model, modality, x_val).argmax(1) == y_val).mean()) if x_val is not None \
+            else float("nan")
         history.append({"epoch": epoch, "train_loss": total / len(y_t), "val_accuracy": acc,
                         "seconds": time.time() - t})
         logger.info("epoch %d: loss %.4f, val accuracy %.4f (%.0f s)", epoch, total / len(y_t), acc, time.time() - t)
-        if acc > best:
+        if x_val is not None and acc > best:
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
     return {"history": history, "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])) + 1}
 
 
-def calibrate_and_save(model: MultimodalSentimentModel, modality: str, x_val: torch.Tensor, y_val: np.ndarray,
-                       out_dir: Path, report: dict) -> dict:
-    """Fit the branch's temperature on its validation split, then write the model and metrics.json:
-    accuracy, weighted and macro F1, per class, chance (the most frequent class's share), calibration."""
-    logits = branch_logits(model, modality, x_val)
+def calibrate_and_save(model: MultimodalSentimentModel, modality: str, x_val: torch.Tensor | None,
+                       y_val: np.ndarray, out_dir: Path, report: dict, logits: np.ndarray | None = None) -> dict:
+    """Fit the branch's temperature on its validation split (or on given held-out logits, e.g. out-of-fold ones),
+    then write the model and metrics.json: accuracy, weighted and macro F1, per class, chance (the most frequent
+    class's share), calibration."""
+    logits = branch_logits(model, modality, x_val) if logits is None else logits
     t = fit_temperature(torch.tensor(logits), torch.tensor(y_val))
     model.config.branch_temperatures = {modality: {"emotion": t}}
     before, after = softmax(logits), softmax(logits, t)
