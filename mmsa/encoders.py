@@ -323,12 +323,17 @@ class FaceEncoder(nn.Module):
         self.size = config.face_size
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
-        """Backbone features averaged over frames, shape = (batch, features)."""
+        """Backbone features averaged over frames (and, at inference, over each crop and its mirror image: an
+        expression reads the same either way), shape = (batch, features)."""
         if frames.dim() != 5 or frames.shape[2] != 1 or frames.shape[-1] != self.size:
             raise ValueError(f"face input must have shape (batch, frames, 1, {self.size}, {self.size}), "
                              f"got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
-        return self.backbone(frames.flatten(0, 1)).view(b, t, -1).mean(1)
+        crops = frames.flatten(0, 1)
+        feats = self.backbone(crops)
+        if not self.training:
+            feats = (feats + self.backbone(crops.flip(-1))) / 2
+        return feats.view(b, t, -1).mean(1)
 
     def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         return self.projection(self.embed(frames) if features is None else features)

@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--width", type=int, default=24, help="channels of the face CNN's first stage")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-from", help="continue training this face run (a second, shorter cycle)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="do not train: measure and calibrate the model in --output-dir again on the same split")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -104,11 +107,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("%d faces read in %.0f s; classes %s", len(labels), time.time() - t, np.bincount(labels).tolist())
     train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
     x = torch.from_numpy(images).float().div_(255).view(-1, 1, 1, 48, 48)
-    model = branch_model("video", video_backbone="face_cnn", face_width=args.width, num_frames=1)
+    if args.recalibrate:
+        import json
+
+        from mmsa.model import MultimodalSentimentModel
+
+        out = Path(args.output_dir)
+        model = MultimodalSentimentModel.from_pretrained(str(out))
+        report = json.loads((out / "training_report.json").read_text())
+        metrics = calibrate_and_save(model, "video", x[val_idx], labels[val_idx], out, report)
+        print(f"face branch (recalibrated): validation accuracy {metrics['accuracy']:.3f}, macro F1 "
+              f"{metrics['macro_f1']:.3f}, ECE {metrics['calibration']['ece_before']:.3f} -> "
+              f"{metrics['calibration']['ece_after']:.3f} (n = {metrics['n']})")
+        return 0
+    if args.init_from:
+        from mmsa.model import MultimodalSentimentModel
+
+        model = MultimodalSentimentModel.from_pretrained(args.init_from)
+        model.config.branch_temperatures = {}  # calibrated again below
+    else:
+        model = branch_model("video", video_backbone="face_cnn", face_width=args.width, num_frames=1)
     report = train_branch(model, "video", x[train_idx], labels[train_idx], x[val_idx], labels[val_idx], args.epochs,
                           args.lr, args.batch_size, augment, seed=args.seed)
     report.update(data="FER2013 dataset/train", licence=FER_LICENCE, n_train=int(len(train_idx)),
-                  n_val=int(len(val_idx)), args={k: v for k, v in vars(args).items() if k not in ("fer", "output_dir")})
+                  n_val=int(len(val_idx)),
+                  args={k: v for k, v in vars(args).items() if k not in ("fer", "output_dir", "init_from")})
     metrics = calibrate_and_save(model, "video", x[val_idx], labels[val_idx], Path(args.output_dir), report)
     print(f"face branch: validation accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, "
           f"ECE {metrics['calibration']['ece_before']:.3f} -> {metrics['calibration']['ece_after']:.3f} "
