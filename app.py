@@ -126,7 +126,7 @@ def render(video: str | None, result: dict | None):
     faces = FACES.get(_key(result), [])
     for u, face in zip(analysis.utterances, faces):
         u.face = face
-    gallery = views.face_gallery(analysis)
+    strip = views.face_strip(analysis)
     emotion, sentiment = views.overall_labels(analysis)
     headers, modality_rows = views.modality_rows(analysis)
     out_dir = _export_folder()
@@ -144,7 +144,7 @@ def render(video: str | None, result: dict | None):
         views.highlighted_transcript(analysis), views.utterance_rows(analysis),
         # only worth a table when at least two branches can disagree
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
-        gr.Gallery(value=gallery, visible=bool(gallery)),
+        gr.Image(value=strip, visible=strip is not None),
     )
 
 
@@ -192,8 +192,8 @@ def build_demo() -> gr.Blocks:
             downloads = gr.File(label="Downloads (JSON, CSV, SRT)", file_count="multiple", interactive=False)
         modality_table = gr.Dataframe(label="Which modality said what (each branch's own answer and confidence)",
                                       wrap=True, interactive=False, visible=False, elem_id="modalities")
-        faces = gr.Gallery(label="The face the face branch read, per utterance", columns=8, height="auto",
-                           object_fit="contain", visible=False, elem_id="faces")
+        faces = gr.Image(label="The face the face branch read, per utterance (time, then its answer)",
+                         interactive=False, visible=False, elem_id="faces")
         with gr.Accordion("Raw JSON (the API answer)", open=False):
             raw = gr.JSON(label="Result")
 

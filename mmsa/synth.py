@@ -83,11 +83,14 @@ EXAMPLES = [
 
 def make_examples(out_dir: str | os.PathLike, force: bool = False) -> list[Path]:
     """Render the app's example clips into out_dir (kept when they exist, unless force)."""
+    import hashlib
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text, pitch, pattern in EXAMPLES:
-        path = out / name
+        recipe = hashlib.sha1(f"{text}|{pitch}|{pattern}".encode()).hexdigest()[:8]  # a changed recipe renders anew
+        path = out / f"{Path(name).stem}-{recipe}{Path(name).suffix}"
         if force or not path.exists():
             make_video(path, text, pitch=pitch, pattern=pattern, size=(480, 270))
         paths.append(path)

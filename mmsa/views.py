@@ -76,6 +76,33 @@ def modality_rows(analysis: Analysis) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
+FACE_TILE = 96  # px per face in the strip
+
+
+def face_strip(analysis: Analysis, per_row: int = 10):
+    """The faces of face_gallery side by side, each with its time and the face branch's answer under it:
+    one RGB image (uint8), or None when no face was read."""
+    import cv2
+    import numpy as np
+
+    items = face_gallery(analysis)
+    if not items:
+        return None
+    label_h, rows = 34, (len(items) + per_row - 1) // per_row
+    cols = min(per_row, len(items))
+    strip = np.full((rows * (FACE_TILE + label_h), cols * FACE_TILE, 3), 255, np.uint8)
+    for k, (face, caption) in enumerate(items):
+        r, c = divmod(k, per_row)
+        y, x = r * (FACE_TILE + label_h), c * FACE_TILE
+        tile = cv2.resize(np.asarray(face, np.uint8), (FACE_TILE - 4, FACE_TILE - 4), interpolation=cv2.INTER_CUBIC)
+        strip[y + 2:y + FACE_TILE - 2, x + 2:x + FACE_TILE - 2] = tile[..., None]
+        when, said = caption.split(" · face: ")
+        for line, text in enumerate((when, said)):
+            cv2.putText(strip, text, (x + 4, y + FACE_TILE + 12 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.36,
+                        (40, 40, 40), 1, cv2.LINE_AA)
+    return strip
+
+
 def face_gallery(analysis: Analysis) -> list[tuple[Any, str]]:
     """(face crop, caption) of every utterance whose face the face branch read, in time order."""
     items = []

@@ -87,3 +87,5 @@ def test_views_read_an_analysis():
                                                       dict(a.utterances[1].prediction.sentiment_scores))
     (image, caption), = views.face_gallery(a)
     assert image.shape == (48, 48) and caption == "61:01.0 · face: anger 70%"
+    strip = views.face_strip(a)
+    assert strip.shape == (views.FACE_TILE + 34, views.FACE_TILE, 3) and strip[2:90, 2:90].max() == 0
