@@ -14,6 +14,9 @@ MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
 WINDOW_S = 5.0  # fixed windows when there is no speech to follow
 ASR_BEAM_SIZE = 1  # greedy decoding: several times faster on CPU, small WER cost for tiny/base
+# no temperature fallback: on repetitive speech it re-decodes segments at rising temperatures, multiplying ASR time
+# (a 50 s clip of repeated sentences: 21.5 s with the default schedule, benchmarks/talking_head.py)
+ASR_TEMPERATURE = 0.0
 
 
 @dataclass
@@ -78,7 +81,7 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
     """Whisper segments of a 16 kHz mono waveform, as spans with text. Empty when nothing is said."""
     english_only = not getattr(asr.model, "is_multilingual", True)
     segments, info = asr.transcribe(
-        audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE,
+        audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=ASR_TEMPERATURE,
         condition_on_previous_text=False, vad_filter=True,
     )
     total = max(len(audio) / 16000.0, 1e-6)

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--width", type=int, default=24, help="channels of the face CNN's first stage")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training order and augmentation")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="the validation split; keep it across runs that continue one another, or validation leaks")
     p.add_argument("--init-from", help="continue training this face run (a second, shorter cycle)")
     p.add_argument("--recalibrate", action="store_true",
                    help="do not train: measure and calibrate the model in --output-dir again on the same split")
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     logging.info("%d faces read in %.0f s; classes %s", len(labels), time.time() - t, np.bincount(labels).tolist())
-    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.split_seed)
     x = torch.from_numpy(images).float().div_(255).view(-1, 1, 1, 48, 48)
     if args.recalibrate:
         import json
