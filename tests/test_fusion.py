@@ -166,3 +166,20 @@ def test_evaluate_branches_on_labelled_files(late_model, tmp_path, speech_video)
     m = json.loads((tmp_path / "voice" / "metrics.json").read_text())
     assert m["n"] == 1 and m["skipped"] == 1 and math.isclose(m["emotion"]["accuracy"] + 0.0, m["emotion"]["accuracy"])
     assert (tmp_path / "voice" / "emotion_confusion.png").is_file()
+
+
+def test_darkness_and_music_read_only_what_is_there(late_model, tmp_path):
+    """A black picture over a tone: no words, no face; the voice branch hears the sound; each absence is said."""
+    import subprocess
+
+    from mmsa.analyze import Analyzer
+
+    clip = tmp_path / "dark_music.mp4"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=black:size=320x240:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000", "-t", "6", "-c:v", "libx264",
+                    "-c:a", "aac", "-shortest", str(clip)], check=True)
+    analysis = Analyzer(late_model).analyze(clip)
+    n = len(analysis.utterances)
+    assert n >= 1 and all(u.modalities == ["audio"] and u.text == "" for u in analysis.utterances)
+    assert "no speech found: analysed in fixed windows without text" in analysis.warnings
+    assert f"no face in {n} of {n} utterances: those were read without the picture" in analysis.warnings
