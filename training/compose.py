@@ -6,7 +6,6 @@ reliability, and voice and face take their sentiment from MELD train's emotion -
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +75,3 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
     model.load_state_dict(state, strict=True)
     model.tokenizer = text.tokenizer
     return model.eval()
-
-
-def write_label_csv(rows: list[tuple[str, str]], path: Path) -> Path:
-    """A path,emotion CSV for training.evaluate --branch."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "emotion"])
-        w.writerows(rows)
-    return path
