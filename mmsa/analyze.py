@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import features
-from .faces import utterance_faces
+from .faces import FaceDetectorUnavailable, utterance_faces
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .results import Analysis, Prediction, UtteranceResult, summarize
 from .settings import Settings
@@ -196,6 +196,8 @@ class Analyzer:
                 frames_read = True
             except MediaError as e:
                 warnings.append(f"video frames unreadable ({e}): analysed without the picture")
+            except FaceDetectorUnavailable as e:
+                warnings.append(f"faces could not be looked for ({e}): analysed without the picture")
             except Exception as e:  # a decoder failure must not lose the text and audio results
                 logger.warning("frame decoding failed: %s", e)
                 warnings.append("video frames could not be decoded: analysed without the picture")
