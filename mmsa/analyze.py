@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import features
+from .faces import FRAME_SIDE as FACE_FRAME_SIDE
 from .faces import FaceDetectorUnavailable, utterance_faces
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .results import Analysis, Prediction, UtteranceResult, summarize
@@ -24,7 +25,6 @@ from .transcribe import (Span, asr_display_name, available_cores, default_asr, f
 logger = logging.getLogger("mmsa")
 
 BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead, bounds memory
-FACE_FRAME_SIDE = 360  # frames for the face branch keep their aspect at this shorter side; faces are found in them
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
 

@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+FRAME_SIDE = 360  # sampled frames keep their aspect at this shorter side; the speaker's face is found in them
 DETECT_SIDE = 240  # frames are searched at this shorter side: Haar costs grow with pixels, faces stay findable
 MIN_FACE_SHARE = 0.12  # a face narrower than this share of the frame's shorter side is background, not a speaker
 CROP_MARGIN = 0.15  # FER2013's crops reach a little beyond the detector's box (forehead, chin)

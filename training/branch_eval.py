@@ -16,6 +16,7 @@ import torch
 
 from mmsa import features
 from mmsa.labels import EMOTIONS, emotion_id, sentiment_id
+from mmsa.faces import FRAME_SIDE as FACE_FRAME_SIDE
 from mmsa.media import MediaError, decode_audio, iter_span_frames, probe
 
 from .data import DataError, read_csv
@@ -23,7 +24,6 @@ from .data import DataError, read_csv
 logger = logging.getLogger("mmsa.training")
 BRANCHES = {"text": "text", "voice": "audio", "face": "video"}  # --branch name -> modality
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-FACE_FRAME_SIDE = 360
 
 
 def load_rows(csv_path: str | Path, encoding: str | None = None) -> list[dict]:
