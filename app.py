@@ -118,7 +118,7 @@ def _export_folder() -> Path:
 def render(video: str | None, result: dict | None):
     """Everything a person looks at, built from the JSON result."""
     if not result:
-        return [gr.skip()] * 10
+        return [gr.skip()] * 11
     try:
         analysis = Analysis.from_dict(result)
     except (KeyError, TypeError, ValueError) as e:
@@ -145,6 +145,9 @@ def render(video: str | None, result: dict | None):
         # only worth a table when at least two branches can disagree
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
         gr.Image(value=strip, visible=strip is not None),
+        # who said it: only when the voices told more than one person apart, so one speaker looks as before
+        gr.Dataframe(value=views.speaker_rows(analysis), headers=views.SPEAKER_HEADERS,
+                     visible=len(views.speaker_names(analysis)) > 1),
     )
 
 
@@ -183,6 +186,8 @@ def build_demo() -> gr.Blocks:
                     emotion = gr.Label(label="Overall emotion", num_top_classes=3)
                     sentiment = gr.Label(label="Overall sentiment")
         plot = gr.Plot(label="Emotion and sentiment over time")
+        speaker_table = gr.Dataframe(headers=views.SPEAKER_HEADERS, label="Speakers (told apart by their voices)",
+                                     interactive=False, visible=False, elem_id="speakers")
         transcript = gr.HighlightedText(label="Transcript coloured by emotion", color_map=views.EMOTION_COLORS,
                                         show_legend=True, show_inline_category=False, elem_id="transcript")
         table = gr.Dataframe(headers=views.UTTERANCE_HEADERS, label="Utterances", wrap=True, elem_id="utterances",
@@ -200,7 +205,8 @@ def build_demo() -> gr.Blocks:
         button.click(analyze, inputs=video_in, outputs=raw, api_name="analyze", concurrency_limit=1,
                      concurrency_id="analysis").success(
             render, inputs=[video_in, raw],
-            outputs=[note, emotion, sentiment, plot, transcript, table, modality_table, playback, downloads, faces],
+            outputs=[note, emotion, sentiment, plot, transcript, table, modality_table, playback, downloads, faces,
+                     speaker_table],
             api_visibility="private",
         )
     return demo

@@ -42,7 +42,7 @@ class Analyzer:
 
     def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
                  max_duration: float | None = Settings.max_duration, threads: int | None = None,
-                 model_name: str | None = None, time_limit: float | None = None):
+                 model_name: str | None = None, time_limit: float | None = None, speakers: bool = True):
         from .model import load_model
 
         self.threads = threads or available_cores()
@@ -68,6 +68,7 @@ class Analyzer:
         self.batch_size = batch_size
         self.max_duration = max_duration
         self.time_limit = time_limit  # seconds per analysis; checked between stages, batches and ASR segments
+        self.speakers = speakers  # tell speakers apart (S1, S2, ...) by their voices
 
     def warm_up(self) -> None:
         """One pass of every stage on synthetic input, so the first user does not pay for lazy initialisation."""
@@ -81,6 +82,8 @@ class Analyzer:
             frames = {0: np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)}
         with torch.inference_mode():
             self.model(**self._inputs(span, 0, 1, silence, frames))
+        if self.speakers:
+            self._speakers(silence, span, [])
 
     @property
     def faces(self) -> bool:
@@ -133,6 +136,10 @@ class Analyzer:
             spans = shape_utterances(spans, duration)
             if not spans:
                 warnings.append("no speech found: analysed in fixed windows without text")
+            elif self.speakers:
+                report(0.6, "Telling speakers apart")
+                with stage("speakers"):
+                    spans = self._speakers(audio, spans, warnings)
         if not spans:
             spans = fixed_windows(duration)
         use_video = "video" in self.config.modalities and info.has_video
@@ -149,6 +156,19 @@ class Analyzer:
         return Analysis(model=self.model_name, duration=duration, utterances=results, summary=summarize(results),
                         timings=timings, source=Path(path).name, asr=asr_display_name(self.asr_name),
                         modalities=used, warnings=warnings)
+
+    @staticmethod
+    def _speakers(audio: np.ndarray, spans: list[Span], warnings: list[str]) -> list[Span]:
+        from .speakers import SpeakerEncoderUnavailable, assign_speakers
+
+        try:
+            return assign_speakers(audio, spans)
+        except SpeakerEncoderUnavailable as e:
+            warnings.append(f"speakers not told apart: {e}")
+        except Exception as e:  # the emotions must not be lost to a failure of this optional step
+            logger.warning("speaker step failed: %s", e)
+            warnings.append("speakers could not be told apart in this file")
+        return spans
 
     def _classify(self, path, spans: list[Span], audio: np.ndarray | None, use_video: bool, report: Progress,
                   stage, warnings: list[str]) -> list[UtteranceResult]:
@@ -258,7 +278,7 @@ class Analyzer:
             for m in present if m in out.modality_logits
         }
         return UtteranceResult(
-            start=span.start, end=span.end, text=span.text,
+            start=span.start, end=span.end, text=span.text, speaker=span.speaker,
             prediction=Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist()),
             modalities=present, by_modality=by_modality,
         )

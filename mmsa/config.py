@@ -30,8 +30,9 @@ FUSIONS: tuple[str, ...] = ("learned", "late")
 WHISPER_WIDTHS: dict[str, int] = {"tiny.en": 384, "tiny": 384, "base.en": 512, "base": 512}
 FRAME_NORMS: tuple[str, ...] = ("unit", "kinetics", "imagenet")
 TEXT_POOLINGS: tuple[str, ...] = ("pooler", "cls", "mean")
+TEXT_STYLES: tuple[str, ...] = ("verbatim", "asr")
 AUDIO_POOLINGS: tuple[str, ...] = ("mean_all", "masked_mean")
-CHOICES: dict[str, tuple[str, ...]] = {"text_pooling": TEXT_POOLINGS, "audio_pooling": AUDIO_POOLINGS,
+CHOICES: dict[str, tuple[str, ...]] = {"text_pooling": TEXT_POOLINGS, "text_style": TEXT_STYLES, "audio_pooling": AUDIO_POOLINGS,
                                        "video_backbone": VIDEO_BACKBONES, "frame_norm": FRAME_NORMS,
                                        "audio_backbone": AUDIO_BACKBONES, "fusion": FUSIONS,
                                        "whisper_encoder": tuple(WHISPER_WIDTHS)}
@@ -74,6 +75,9 @@ class ModelConfig:
     text_lora_rank: int = 0  # >0: low-rank adapters on every attention/FFN projection (a few MB to ship)
     text_lora_alpha: float = 16.0  # adapter scale = alpha / rank
     text_max_length: int = 128  # tokens, utterance and context together
+    # "asr": text is read as a speech recogniser writes it (no "!", no ellipses or dashes, lower case), in training
+    # and at inference alike, so the model cannot lean on cues of subtitles that transcripts never carry
+    text_style: str = "verbatim"
     dialogue_context: int = 0  # previous utterances given as context (0 = one utterance at a time)
     # audio branch: log-mel frames -> Conv1d stack
     sample_rate: int = 16000

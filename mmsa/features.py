@@ -6,6 +6,7 @@ Training and inference both call these, so a model never sees inputs prepared di
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,9 +100,20 @@ _PUNCT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '
                         "\u2026": "...", "\u00a0": " ", "\u0092": "'", "\u0085": "...", "\u0097": " - "})
 
 
-def normalize_text(text: str) -> str:
-    """One spelling of punctuation and spaces for training and inference alike."""
-    return " ".join(str(text).translate(_PUNCT).split())
+# what Whisper does not write: exclamation marks (it ends those sentences with full stops), ellipses and dashes
+_ASR_MARKS = [(re.compile(r"[?!]*\?[?!]*"), "?"), (re.compile(r"!+"), "."), (re.compile(r"\.{2,}"), "."),
+              (re.compile(r"\s+-+\s+|--+"), " "), (re.compile(r'["*\[\]()]'), ""), (re.compile(r"([.,?])[.,]+"), r"\1")]
+
+
+def normalize_text(text: str, style: str = "verbatim") -> str:
+    """One spelling of punctuation and spaces for training and inference alike; style "asr" also writes it the
+    way a speech recogniser would (see ModelConfig.text_style)."""
+    text = " ".join(str(text).translate(_PUNCT).split())
+    if style == "asr":
+        for pattern, replacement in _ASR_MARKS:
+            text = pattern.sub(replacement, text)
+        text = " ".join(re.sub(r"\s+([.,?])", r"\1", text).lower().split())
+    return text
 
 
 def tokenize(tokenizer, texts: Sequence[str], config: ModelConfig,
@@ -111,10 +123,10 @@ def tokenize(tokenizer, texts: Sequence[str], config: ModelConfig,
     The context is the second sequence of a pair; context_of() already kept only its most recent words, and
     longest-first truncation trims the (longer) context before the utterance.
     """
-    texts = [normalize_text(t) if t else "" for t in texts]
+    texts = [normalize_text(t, config.text_style) if t else "" for t in texts]
     kwargs = dict(padding=True, truncation=True, max_length=config.text_max_length, return_tensors="pt")
     if config.dialogue_context > 0 and contexts is not None:
-        ctx = [normalize_text(c) if c else "" for c in contexts]
+        ctx = [normalize_text(c, config.text_style) if c else "" for c in contexts]
         if any(ctx):
             return dict(tokenizer(list(texts), ctx, **kwargs))
     return dict(tokenizer(list(texts), **kwargs))

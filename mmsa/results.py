@@ -61,6 +61,7 @@ class UtteranceResult:
     prediction: Prediction  # the fused answer
     modalities: list[str]  # branches that had input for this utterance
     by_modality: dict[str, Prediction] = field(default_factory=dict)  # each branch's own answer
+    speaker: str | None = None  # S1, S2, ... in order of first appearance; None where nobody speaks
     # the face crop the face branch read (grayscale, middle sampled frame); for display, not in the JSON contract
     face: Any = field(default=None, repr=False, compare=False)
 
@@ -84,7 +85,7 @@ class UtteranceResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+            "start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker, "text": self.text,
             **self.prediction.to_dict(),
             "modalities": list(self.modalities),
             "by_modality": {m: p.to_dict() for m, p in self.by_modality.items()},
@@ -95,7 +96,7 @@ class UtteranceResult:
     def from_dict(cls, data: dict[str, Any]) -> "UtteranceResult":
         return cls(float(data["start"]), float(data["end"]), data["text"], Prediction.from_dict(data),
                    list(data["modalities"]),
-                   {m: Prediction.from_dict(p) for m, p in data.get("by_modality", {}).items()})
+                   {m: Prediction.from_dict(p) for m, p in data.get("by_modality", {}).items()}, data.get("speaker"))
 
 
 def summarize(utterances: list[UtteranceResult]) -> Prediction:
@@ -113,6 +114,26 @@ def summarize(utterances: list[UtteranceResult]) -> Prediction:
 
 
 @dataclass
+class SpeakerSummary:
+    speaker: str  # S1, S2, ...
+    seconds: float  # how long they spoke
+    prediction: Prediction  # their utterances' scores, weighted by duration
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"speaker": self.speaker, "seconds": round(self.seconds, 3), **self.prediction.to_dict()}
+
+
+def summarize_speakers(utterances: list[UtteranceResult]) -> list[SpeakerSummary]:
+    """One summary per speaker, in order of first appearance."""
+    order = list(dict.fromkeys(u.speaker for u in utterances if u.speaker))
+    out = []
+    for name in order:
+        theirs = [u for u in utterances if u.speaker == name]
+        out.append(SpeakerSummary(name, sum(u.end - u.start for u in theirs), summarize(theirs)))
+    return out
+
+
+@dataclass
 class Analysis:
     model: str  # which model produced this (Hub id, folder name or preset)
     duration: float  # seconds
@@ -123,6 +144,10 @@ class Analysis:
     asr: str = ""  # speech recogniser used
     modalities: list[str] = field(default_factory=list)  # branches used anywhere in this file
     warnings: list[str] = field(default_factory=list)  # e.g. "no speech found: fixed 5 s windows"
+
+    @property
+    def speakers(self) -> list[SpeakerSummary]:
+        return summarize_speakers(self.utterances)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Analysis":
@@ -136,6 +161,6 @@ class Analysis:
             "model": self.model, "duration": round(self.duration, 3), "source": self.source, "asr": self.asr,
             "modalities": list(self.modalities), "warnings": list(self.warnings),
             "utterances": [u.to_dict() for u in self.utterances],
-            "summary": self.summary.to_dict(),
+            "summary": {**self.summary.to_dict(), "speakers": [s.to_dict() for s in self.speakers]},
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

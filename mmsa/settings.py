@@ -16,7 +16,9 @@ PROJECT_URL_VARIABLE = "MMSA_PROJECT_URL"
 # name -> (default shown to people, meaning); the order is the README's order
 VARIABLES: dict[str, tuple[str, str]] = {
     "MMSA_MODEL": ("the bundled starter model", "model to use: a Hub repo id or a model folder"),
-    "MMSA_ASR": ("the packaged faster-whisper tiny.en", "speech recogniser: a faster-whisper name or a CTranslate2 folder"),
+    "MMSA_ASR": ("the packaged faster-whisper tiny.en",
+                 "speech recogniser: a faster-whisper name (base.en, small.en, distil-small.en, ...), a Hub repo id "
+                 "or a CTranslate2 folder"),
     "MMSA_MAX_DURATION": ("600", "longest file accepted, in seconds"),
     "MMSA_MAX_FILE_SIZE": ("500mb", "largest upload the app accepts (Gradio size string)"),
     "MMSA_TIME_LIMIT": ("900", "seconds one analysis may run in the app before it is stopped"),

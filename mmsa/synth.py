@@ -107,3 +107,42 @@ def _wav_seconds(wav: Path) -> float:
 
     with wave.open(str(wav)) as w:
         return w.getnframes() / float(w.getframerate())
+
+
+# distinct espeak-ng voices (variant, pitch) for generated conversations: S1, S2, ... in this order
+# (picked for the largest speaker-embedding distances among espeak-ng's English voices and variants, the most
+# distinct three first; even these are closer to each other than real people usually are)
+CONVERSATION_VOICES = [("en-gb+f3", 75), ("en-gb-x-rp+f4", 60), ("en-us+klatt", 50), ("en-us+m7", 15),
+                       ("en-gb-scotland+f2", 85), ("en-us+m3", 35), ("en-029+m2", 30), ("en-us+m6", 25)]
+
+
+def make_conversation(path: str | os.PathLike, turns: list[tuple[int, str]], pause: float = 0.5,
+                      voices: list[tuple[str, int]] | None = None) -> list[tuple[float, float, int]]:
+    """A WAV (or, for a video suffix, a video with moving frames) of turns (speaker index, text) spoken by
+    different voices with `pause` seconds between turns; returns the truth: (start, end, speaker) per turn."""
+    import numpy as np
+
+    voices = voices or CONVERSATION_VOICES
+    rate = 16000
+    pieces, truth, t = [], [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (speaker, text) in enumerate(turns):
+            voice, pitch = voices[speaker % len(voices)]
+            wav = speak(text, Path(tmp) / f"{i}.wav", voice=voice, pitch=pitch)
+            _run([_need("ffmpeg"), "-v", "error", "-y", "-i", str(wav), "-ar", str(rate), "-ac", "1", "-f", "s16le",
+                  str(Path(tmp) / f"{i}.raw")])
+            samples = np.fromfile(Path(tmp) / f"{i}.raw", dtype=np.int16)
+            truth.append((t, t + len(samples) / rate, speaker))
+            pieces += [samples, np.zeros(int(pause * rate), np.int16)]
+            t += len(samples) / rate + pause
+        raw = Path(tmp) / "all.raw"
+        np.concatenate(pieces).tofile(raw)
+        out = Path(path)
+        audio_in = ["-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", str(raw)]
+        if out.suffix.lower() == ".wav":
+            _run([_need("ffmpeg"), "-v", "error", "-y", *audio_in, str(out)])
+        else:
+            _run([_need("ffmpeg"), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:d={t:.2f}",
+                  *audio_in, "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a",
+                  _audio_codec(out), str(out)])
+    return truth

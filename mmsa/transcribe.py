@@ -6,7 +6,7 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,12 +20,24 @@ ASR_TEMPERATURE = 0.0
 
 
 @dataclass
+class Word:
+    """One recognised word and when it was said (Whisper's word timestamps)."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
 class Span:
-    """A stretch of the video to classify; text is empty where nothing was said."""
+    """A stretch of the video to classify; text is empty where nothing was said. words, when the recogniser gave
+    them, time the text word by word: sentences and long spans are cut at real word boundaries."""
 
     start: float
     end: float
     text: str = ""
+    words: list[Word] = field(default_factory=list)
+    speaker: str | None = None  # set by mmsa.speakers
 
     @property
     def duration(self) -> float:
@@ -61,11 +73,26 @@ def asr_display_name(name_or_dir: str) -> str:
     return os.path.basename(os.path.normpath(name_or_dir)) or name_or_dir
 
 
+def check_asr_name(name_or_dir: str) -> None:
+    """A faster-whisper model name (tiny.en ... large-v3, distil-*), a Hub repo id (ORG/NAME) or a local folder;
+    anything else is refused before a download is tried."""
+    from faster_whisper import available_models
+
+    if os.path.isdir(name_or_dir) or name_or_dir in available_models():
+        return
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name_or_dir) and not os.path.isabs(name_or_dir):
+        return  # a Hub repo holding a CTranslate2 conversion
+    raise ValueError(
+        f"unknown speech recogniser {name_or_dir!r}: give a faster-whisper name ({', '.join(available_models())}), "
+        f"a Hub repo id of a CTranslate2 model (ORG/NAME), or a local CTranslate2 model folder")
+
+
 @functools.lru_cache(maxsize=2)
 def load_asr(name_or_dir: str, cpu_threads: int | None = None, compute_type: str = "int8"):
     """A cached faster-whisper model; a name (tiny.en, base, ...) or a local CTranslate2 folder."""
     from faster_whisper import WhisperModel
 
+    check_asr_name(str(name_or_dir))
     threads = cpu_threads or available_cores()
     try:
         return WhisperModel(str(name_or_dir), device="cpu", compute_type=compute_type, cpu_threads=threads)
@@ -82,25 +109,46 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
     english_only = not getattr(asr.model, "is_multilingual", True)
     segments, info = asr.transcribe(
         audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=ASR_TEMPERATURE,
-        condition_on_previous_text=False, vad_filter=True,
+        condition_on_previous_text=False, vad_filter=True, word_timestamps=True,
     )
     total = max(len(audio) / 16000.0, 1e-6)
     spans = []
     for seg in segments:  # a generator: decoding happens while we iterate
         text = seg.text.strip()
         if text:
-            spans.append(Span(float(seg.start), float(seg.end), text))
+            words = [Word(float(w.start), float(w.end), w.word.strip()) for w in (seg.words or []) if w.word.strip()]
+            spans.append(Span(float(seg.start), float(seg.end), text, words))
         if on_progress:
             on_progress(min(seg.end / total, 1.0))
     return spans
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"')\]]*$")
+
+
+def _from_words(words: list[Word]) -> Span:
+    return Span(words[0].start, words[-1].end, " ".join(w.text for w in words), list(words))
 
 
 def split_sentences(span: Span) -> list[Span]:
-    """One span per sentence, timed in proportion to its characters (whisper segments often hold several;
-    the model, like MELD, reads one utterance at a time)."""
+    """One span per sentence (whisper segments often hold several; the model, like MELD, reads one utterance at a
+    time). With word times a sentence runs from its first word's start to its last word's end; without them,
+    times are shared out in proportion to characters."""
+    if span.words:
+        sentences, current = [], []
+        for w in span.words:
+            current.append(w)
+            if _ENDS_SENTENCE.search(w.text):
+                sentences.append(current)
+                current = []
+        if current:
+            sentences.append(current)
+        if len(sentences) <= 1:
+            return [span]
+        out = [_from_words(ws) for ws in sentences]
+        out[0].start, out[-1].end = min(span.start, out[0].start), max(span.end, out[-1].end)
+        return out
     parts = [p for p in _SENTENCE_END.split(span.text.strip()) if p]
     if len(parts) <= 1:
         return [span]
@@ -114,6 +162,29 @@ def split_sentences(span: Span) -> list[Span]:
     return out
 
 
+def split_long(span: Span, max_len: float) -> list[Span]:
+    """A span longer than max_len cut into about equal parts: at the word boundary nearest each cut point when
+    words are timed, else by time with the words shared out in proportion."""
+    n = int(np.ceil(span.duration / max_len))
+    if n <= 1:
+        return [span]
+    if len(span.words) >= n:
+        out, rest = [], list(span.words)
+        for j in range(1, n):
+            target = span.start + j * span.duration / n
+            k = min(range(1, len(rest) - (n - j) + 1), key=lambda i: abs(rest[i].start - target))
+            out.append(_from_words(rest[:k]))
+            rest = rest[k:]
+        out.append(_from_words(rest))
+        out[0].start, out[-1].end = span.start, span.end
+        return out
+    words, step, out = span.text.split(), span.duration / n, []
+    for j in range(n):
+        lo, hi = round(j * len(words) / n), round((j + 1) * len(words) / n)
+        out.append(Span(span.start + j * step, span.start + (j + 1) * step, " ".join(words[lo:hi])))
+    return out
+
+
 def shape_utterances(spans: list[Span], duration: float, min_len: float = MIN_UTTERANCE_S,
                      max_len: float = MAX_UTTERANCE_S) -> list[Span]:
     """Clip spans to the video, split them into sentences, merge very short ones into a neighbour, split very
@@ -122,27 +193,17 @@ def shape_utterances(spans: list[Span], duration: float, min_len: float = MIN_UT
     for s in sorted(spans, key=lambda s: s.start):
         start, end = max(0.0, s.start), min(duration, s.end)
         if end > start:
-            clipped.extend(split_sentences(Span(start, end, s.text)))
+            words = [w for w in s.words if w.end > start and w.start < end]
+            clipped.extend(split_sentences(Span(start, end, s.text, words)))
     merged: list[Span] = []
     for s in clipped:
         prev = merged[-1] if merged else None
         if prev is not None and (prev.duration < min_len or s.duration < min_len) \
                 and s.start - prev.end < 1.0 and s.end - prev.start <= max_len:
-            merged[-1] = Span(prev.start, max(prev.end, s.end), f"{prev.text} {s.text}".strip())
+            merged[-1] = Span(prev.start, max(prev.end, s.end), f"{prev.text} {s.text}".strip(), prev.words + s.words)
         else:
             merged.append(s)
-    out: list[Span] = []
-    for s in merged:
-        n = int(np.ceil(s.duration / max_len))
-        if n <= 1:
-            out.append(s)
-            continue
-        words = s.text.split()
-        step = s.duration / n
-        for j in range(n):  # words shared out in proportion to time: whisper gives no finer timing here
-            lo, hi = round(j * len(words) / n), round((j + 1) * len(words) / n)
-            out.append(Span(s.start + j * step, s.start + (j + 1) * step, " ".join(words[lo:hi])))
-    return out
+    return [part for s in merged for part in split_long(s, max_len)]
 
 
 def fixed_windows(duration: float, window: float = WINDOW_S) -> list[Span]:

@@ -24,6 +24,31 @@ def clock(seconds: float) -> str:
     return f"{int(m)}:{s:04.1f}"
 
 
+def speaker_names(analysis: Analysis) -> list[str]:
+    """The speakers told apart, in order of first appearance; one name or none means nothing to split."""
+    return list(dict.fromkeys(u.speaker for u in analysis.utterances if u.speaker))
+
+
+def _who(analysis: Analysis):
+    """A function prefixing "S2: " to an utterance's text when several people speak (else the text as is)."""
+    several = len(speaker_names(analysis)) > 1
+    return lambda u, text: f"{u.speaker}: {text}" if several and u.speaker else text
+
+
+SPEAKER_HEADERS = ["speaker", "spoke for", "emotion", "sentiment", "emotions (share of their time)"]
+
+
+def speaker_rows(analysis: Analysis) -> list[list[Any]]:
+    """One row per speaker: time spoken and their duration-weighted emotion and sentiment."""
+    rows = []
+    for s in analysis.speakers:
+        p = s.prediction
+        top = sorted(p.emotion_scores.items(), key=lambda kv: -kv[1])[:3]
+        rows.append([s.speaker, clock(s.seconds), f"{p.emotion} {p.emotion_confidence:.0%}",
+                     f"{p.sentiment} {p.sentiment_confidence:.0%}", ", ".join(f"{e} {v:.0%}" for e, v in top)])
+    return rows
+
+
 def overall_labels(analysis: Analysis) -> tuple[dict[str, float], dict[str, float]]:
     """Summary scores for two gr.Label components."""
     return dict(analysis.summary.emotion_scores), dict(analysis.summary.sentiment_scores)
@@ -32,8 +57,9 @@ def overall_labels(analysis: Analysis) -> tuple[dict[str, float], dict[str, floa
 def highlighted_transcript(analysis: Analysis) -> list[tuple[str, str | None]]:
     """(text, emotion) pieces for gr.HighlightedText; silent spans read as a bracketed time range."""
     pieces: list[tuple[str, str | None]] = []
+    who = _who(analysis)
     for u in analysis.utterances:
-        text = u.text or f"[no speech {clock(u.start)}–{clock(u.end)}]"
+        text = who(u, u.text) if u.text else f"[no speech {clock(u.start)}–{clock(u.end)}]"
         pieces.append((text, u.emotion))
         pieces.append((" ", None))
     return pieces[:-1]
@@ -43,11 +69,12 @@ def utterance_rows(analysis: Analysis) -> list[list[Any]]:
     """Rows for the utterance table, labels first so they stay in view on a narrow page:
     time span, emotion (confidence), sentiment (confidence), text, the branches that had input."""
     rows = []
+    who = _who(analysis)
     for u in analysis.utterances:
         p = u.prediction
         rows.append([
             f"{clock(u.start)}–{clock(u.end)}", f"{p.emotion} {p.emotion_confidence:.0%}",
-            f"{p.sentiment} {p.sentiment_confidence:.0%}", u.text or "—",
+            f"{p.sentiment} {p.sentiment_confidence:.0%}", who(u, u.text) if u.text else "—",
             " + ".join(BRANCH_NAMES.get(m, m) for m in u.modalities) or "none",
         ])
     return rows
@@ -114,16 +141,22 @@ def face_gallery(analysis: Analysis) -> list[tuple[Any, str]]:
 
 
 def timeline_figure(analysis: Analysis):
-    """Emotion probabilities (stacked, per utterance span) and sentiment polarity over the video's time axis."""
+    """Emotion probabilities (stacked, per utterance span) and sentiment polarity over the video's time axis; with
+    several speakers, one emotion lane per speaker."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     duration = max(analysis.duration, 1e-3)
-    fig, (ax_e, ax_s) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, height_ratios=[3, 1.3],
-                                     constrained_layout=True)
+    lanes = speaker_names(analysis)
+    lanes = lanes if len(lanes) > 1 else [None]
+    fig, axes = plt.subplots(len(lanes) + 1, 1, figsize=(10, 2.9 + 1.3 * len(lanes)), sharex=True,
+                             height_ratios=[3 if len(lanes) == 1 else 1.6] * len(lanes) + [1.3],
+                             constrained_layout=True)
+    emotion_axes, ax_s = list(axes[:-1]), axes[-1]
     for u in analysis.utterances:
+        ax_e = emotion_axes[lanes.index(u.speaker)] if u.speaker in lanes else emotion_axes[0]
         scores, width = u.prediction.emotion_scores, u.end - u.start
         bottom = 0.0
         for e in EMOTIONS:
@@ -135,19 +168,21 @@ def timeline_figure(analysis: Analysis):
                  color=SENTIMENT_COLORS[u.sentiment], edgecolor="white", linewidth=0.3)
         if u.disagreements:  # the branches do not agree here: a marker above the span
             ax_e.plot(u.start + width / 2, 1.04, marker="v", color="#202020", markersize=6, clip_on=False)
+    top = emotion_axes[0]
     if any(u.disagreements for u in analysis.utterances):
-        ax_e.text(1.0, 1.06, "▼ branches disagree", transform=ax_e.transAxes, ha="right", va="bottom", fontsize=8)
-    ax_e.set_ylim(0, 1)
-    ax_e.set_ylabel("emotion")
-    ax_e.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=EMOTION_COLORS[e]) for e in EMOTIONS], labels=list(EMOTIONS),
-                loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+        top.text(1.0, 1.06, "▼ branches disagree", transform=top.transAxes, ha="right", va="bottom", fontsize=8)
+    for ax_e, lane in zip(emotion_axes, lanes):
+        ax_e.set_ylim(0, 1)
+        ax_e.set_ylabel("emotion" if lane is None else f"{lane}\nemotion")
+    top.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=EMOTION_COLORS[e]) for e in EMOTIONS], labels=list(EMOTIONS),
+               loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     ax_s.axhline(0, color="#999", linewidth=0.6)
     ax_s.set_ylim(-1, 1)
     ax_s.set_yticks([-1, 0, 1], ["neg", "0", "pos"])
     ax_s.set_ylabel("sentiment")
     ax_s.set_xlim(0, duration)
     ax_s.set_xlabel("time (s)")
-    for ax in (ax_e, ax_s):
+    for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)
     return fig
 

@@ -1,6 +1,15 @@
+import subprocess
+
+import numpy as np
+
 from mmsa.media import decode_audio
-from mmsa.transcribe import Span, default_asr, fixed_windows, load_asr, shape_utterances, transcribe
+from mmsa.synth import speak
+from mmsa.transcribe import Span, Word, default_asr, fixed_windows, load_asr, shape_utterances, transcribe
 from tests.helpers import SPEECH_WORDS
+
+
+def timed(words: list[tuple[float, float, str]]) -> list[Word]:
+    return [Word(a, b, t) for a, b, t in words]
 
 
 def test_packaged_tiny_en_transcribes_generated_speech(speech_video):
@@ -42,3 +51,63 @@ def test_sentences_become_utterances_timed_by_length():
     # a sentence too short to stand alone joins its neighbour
     merged = shape_utterances([Span(0.0, 2.0, "Oh. I did not expect that at all, honestly.")], duration=5.0)
     assert len(merged) == 1 and merged[0].text == "Oh. I did not expect that at all, honestly."
+
+
+def test_sentences_are_cut_at_word_times():
+    # a slow short sentence, then a long quick one: by characters the cut would fall at 0.9 s, the words say 2.6 s
+    words = timed([(0.0, 0.9, "Wait"), (1.0, 1.6, "a"), (1.7, 2.6, "moment."), (3.4, 3.6, "I"), (3.6, 3.8, "think"),
+                   (3.8, 4.0, "the"), (4.0, 4.2, "quick"), (4.2, 4.4, "brown"), (4.4, 4.6, "fox"), (4.6, 5.0,
+                   "jumped?"), (5.0, 5.2, "Over"), (5.2, 5.6, "there!")])
+    shaped = shape_utterances([Span(0.0, 5.7, " ".join(w.text for w in words), words)], duration=6.0)
+    assert [s.text for s in shaped] == ["Wait a moment.", "I think the quick brown fox jumped? Over there!"]
+    assert (shaped[0].start, shaped[0].end) == (0.0, 2.6)  # "Over there!" is under 1 s: it joins its neighbour
+    assert (shaped[1].start, shaped[1].end) == (3.4, 5.7)
+    assert [w.text for w in shaped[1].words][-2:] == ["Over", "there!"]
+
+
+def test_long_spans_are_cut_at_the_word_nearest_the_cut_point():
+    words = timed([(t, t + 0.5, f"w{int(t)}") for t in np.arange(0.0, 30.0, 1.0)])
+    shaped = shape_utterances([Span(0.0, 30.0, " ".join(w.text for w in words), words)], duration=30.0, max_len=12.0)
+    assert [s.text.split()[0] for s in shaped] == ["w0", "w10", "w20"]  # cut points 10 s and 20 s
+    assert [(s.start, s.end) for s in shaped] == [(0.0, 9.5), (10.0, 19.5), (20.0, 30.0)]
+    assert sum(len(s.words) for s in shaped) == 30
+
+
+def test_generated_speech_is_cut_in_the_pause_between_sentences(tmp_path):
+    # sentence one spoken slowly, a 0.8 s pause, sentence two spoken quickly: the pause is where the cut belongs
+    first, second = "Please wait a moment.", "I think the quick brown fox jumped over the lazy dog near the river."
+    speak(first, tmp_path / "a.wav", speed=95)
+    speak(second, tmp_path / "b.wav", speed=230)
+    out = tmp_path / "both.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "a.wav"), "-f", "lavfi", "-t", "0.8", "-i",
+                    "anullsrc=r=22050:cl=mono", "-i", str(tmp_path / "b.wav"), "-filter_complex",
+                    "[0:a][1:a][2:a]concat=n=3:v=0:a=1", str(out)], check=True)
+    audio = decode_audio(out)
+    a_end = len(decode_audio(tmp_path / "a.wav")) / 16000
+    a_speech_end = a_end - trailing_silence(decode_audio(tmp_path / "a.wav"))
+    spans = transcribe(load_asr(default_asr()), audio)
+    assert all(s.words for s in spans)
+    shaped = shape_utterances(spans, len(audio) / 16000)
+    assert len(shaped) == 2, [(s.start, s.end, s.text) for s in shaped]
+    assert "moment" in shaped[0].text.lower() and "river" in shaped[1].text.lower()
+    # Whisper's word ends are within a few tenths of a second; character shares would put the cut near 1.4 s
+    assert a_speech_end - 0.4 <= shaped[0].end <= a_end + 0.8 + 0.2
+    assert a_speech_end - 0.2 <= shaped[1].start <= a_end + 0.8 + 0.3
+
+
+def trailing_silence(audio: np.ndarray, floor: float = 0.01) -> float:
+    loud = np.flatnonzero(np.abs(audio) > floor)
+    return (len(audio) - (loud[-1] + 1 if len(loud) else 0)) / 16000
+
+
+def test_asr_names_are_checked_before_any_download(no_network):
+    import pytest
+
+    from mmsa.transcribe import check_asr_name
+
+    for name in ("base.en", "small.en", "distil-small.en", "distil-large-v3", "Systran/faster-whisper-base.en"):
+        check_asr_name(name)  # accepted: loading them needs the Hub, which tests do not reach
+    with pytest.raises(ValueError, match="unknown speech recogniser 'bigbird'.*distil-small.en"):
+        load_asr("bigbird")
+    with pytest.raises(ValueError, match="unknown speech recogniser"):
+        load_asr("/no/such/folder")

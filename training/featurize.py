@@ -112,7 +112,7 @@ class Featurizer:
             "frames": _digest(CACHE_VERSION, cfg.num_frames, cfg.frame_size),
         }
         if self.frozen_text:
-            self.sig["text"] = _digest(CACHE_VERSION, cfg.text_config, cfg.text_pooling, cfg.text_max_length,
+            self.sig["text"] = _digest(CACHE_VERSION, cfg.text_config, cfg.text_pooling, cfg.text_max_length, cfg.text_style,
                                        cfg.dialogue_context, weights_digest(model.text_encoder.backbone))
         if self.frozen_video:
             self.sig["video"] = _digest(CACHE_VERSION, self.sig["frames"], cfg.video_backbone, cfg.frame_norm,
@@ -220,7 +220,8 @@ class Featurizer:
 
     def _text_features(self, texts: list[str], contexts: list[str], desc: str) -> torch.Tensor:
         cfg = self.cfg
-        keys = [_digest(self.sig["text"], F.normalize_text(t), F.normalize_text(c) if cfg.dialogue_context else "")
+        keys = [_digest(self.sig["text"], F.normalize_text(t, cfg.text_style),
+                        F.normalize_text(c, cfg.text_style) if cfg.dialogue_context else "")
                 for t, c in zip(texts, contexts)]
         rows: list[torch.Tensor | None] = []
         for k in keys:

@@ -48,7 +48,8 @@ def build_model(args: argparse.Namespace):
         return MultimodalSentimentModel.from_pretrained(args.init_from)
     modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
     overrides = dict(modalities=modalities, text_trainable_layers=args.text_trainable_layers,
-                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank)
+                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank,
+                     text_style=args.text_style)
     if args.per_modality_heads != "preset":
         overrides["per_modality_heads"] = args.per_modality_heads == "on"
     try:
@@ -143,9 +144,10 @@ def run_training(args: argparse.Namespace) -> Path:
     model = build_model(args)
     data = prepare_data(args, model)
     weights = {"emotion": None, "sentiment": None}
-    if args.class_weighting == "balanced":
-        weights = {"emotion": class_weights(data.train_features.emotion.numpy(), 7).to(accelerator.device),
-                   "sentiment": class_weights(data.train_features.sentiment.numpy(), 3).to(accelerator.device)}
+    if args.class_weighting != "none":
+        power = 0.5 if args.class_weighting == "sqrt" else 1.0
+        weights = {"emotion": class_weights(data.train_features.emotion.numpy(), 7, power).to(accelerator.device),
+                   "sentiment": class_weights(data.train_features.sentiment.numpy(), 3, power).to(accelerator.device)}
     train_loader = make_loader(data.train_features, model, args.batch_size, shuffle=True,
                                modality_dropout=args.modality_dropout, seed=args.seed)
     dev_loader = make_loader(data.dev_features, model, max(args.batch_size, 64), shuffle=False) \

@@ -53,6 +53,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")
     m.add_argument("--text-lora-rank", type=int, default=0, help="low-rank adapters in the text encoder (0 = none)")
     m.add_argument("--dialogue-context", type=int, default=0, help="previous utterances given as context")
+    m.add_argument("--text-style", choices=["verbatim", "asr"], default="verbatim",
+                   help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use")
     m.add_argument("--no-video-pretrained", action="store_true", help="random video backbone (no download)")
     m.add_argument("--per-modality-heads", choices=["on", "off", "preset"], default="preset")
     o = p.add_argument_group("optimisation")
@@ -62,7 +64,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--backbone-lr", type=float, default=3e-5, help="learning rate of fine-tuned backbone layers")
     o.add_argument("--weight-decay", type=float, default=0.01)
     o.add_argument("--warmup-ratio", type=float, default=0.06)
-    o.add_argument("--class-weighting", choices=["none", "balanced"], default="none")
+    o.add_argument("--class-weighting", choices=["none", "sqrt", "balanced"], default="none",
+                   help="loss weight of rare classes: balanced = inverse frequency, sqrt = its square root")
     o.add_argument("--label-smoothing", type=float, default=0.0)
     o.add_argument("--modality-dropout", type=float, default=0.1, help="chance to hide each modality per sample")
     o.add_argument("--aux-weight", type=float, default=0.3, help="loss weight of the per-modality heads")
