@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SPEECH_TEXT
+from tests.helpers import SPEECH_TEXT, free_port
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +78,30 @@ def _loopback_only(real):
         raise OSError(f"DNS lookup blocked in tests: {host}")
 
     return guarded
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    """moto's AWS emulator on loopback, with a bucket; yields boto3 pointed at it."""
+    # moto's request recorder writes here (read when moto is imported); tests record what the launcher sends
+    os.environ.setdefault("MOTO_RECORDER_FILEPATH", str(tmp_path_factory.mktemp("moto") / "requests.jsonl"))
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+           "SAGEMAKER_VALIDATE_ROLE": "false"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="mmsa-test-bucket")
+    yield boto3
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

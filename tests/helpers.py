@@ -2,6 +2,7 @@
 architecture (as its model.pth was laid out) for the conversion tests."""
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -184,3 +185,15 @@ def start_app(log: Path, **env_overrides: str):
         proc.kill()
 
 
+
+
+def recorded_requests(endpoint: str) -> list[str]:
+    """Every request moto's recorder saw, as one string each (headers, URL, body)."""
+    import base64
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as r:
+        lines = [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+    return [json.dumps(e["headers"]) + e["url"] + (base64.b64decode(e["body"]).decode("latin-1")
+                                                   if e.get("body_encoded") else e.get("body") or "")
+            for e in lines]

@@ -8,33 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RecordingHfApi, free_port, write_meld_split
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory):
-    # moto's request recorder writes here (read when moto is imported); tests record what the launcher sends
-    os.environ.setdefault("MOTO_RECORDER_FILEPATH", str(tmp_path_factory.mktemp("moto") / "requests.jsonl"))
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-           "SAGEMAKER_VALIDATE_ROLE": "false"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-
-    boto3.client("s3").create_bucket(Bucket="mmsa-test-bucket")
-    yield boto3
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+from tests.helpers import RecordingHfApi, recorded_requests, write_meld_split
 
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -208,17 +182,6 @@ def test_unsafe_archives_are_refused(kind, tmp_path):
 TOKEN = "hf_SENTINEL_token_must_not_travel_0123456789"
 
 
-def _recorded_requests(endpoint: str) -> list[str]:
-    import base64
-    import urllib.request
-
-    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as r:
-        lines = [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
-    return [json.dumps(e["headers"]) + e["url"] + (base64.b64decode(e["body"]).decode("latin-1")
-                                                   if e.get("body_encoded") else e.get("body") or "")
-            for e in lines]
-
-
 def test_push_to_hub_jobs_carry_a_secret_name_never_the_token(aws, meld_dirs, monkeypatch, capsys):
     import urllib.request
 
@@ -239,7 +202,7 @@ def test_push_to_hub_jobs_carry_a_secret_name_never_the_token(aws, meld_dirs, mo
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/stop-recording",
                                                       method="POST"))
     out = capsys.readouterr().out
-    requests = _recorded_requests(endpoint)
+    requests = recorded_requests(endpoint)
     create = [r for r in requests if "CreateTrainingJob" in r]
     assert len(create) == 1 and '"MMSA_HF_TOKEN_SECRET": "mmsa/hf-token"' in create[0]
     assert len(requests) > 3 and not [r for r in requests if TOKEN in r] and TOKEN not in out

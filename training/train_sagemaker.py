@@ -19,21 +19,17 @@ import time
 from pathlib import Path
 
 from training.push_to_hub import TOKEN_SECRET_ENV
+from training.sagemaker_common import (LaunchError, check_credentials, check_instance, check_role, pytorch_image,
+                                       stage_source)
 from training.train import add_training_arguments, training_flags
 
 DEFAULT_INSTANCE = "ml.g5.xlarge"
 FRAMEWORK_VERSION = "2.5"  # the newest PyTorch training image line the SDK resolves here
-PY_VERSION = "py311"
 # GPUs per instance, for torchrun's processes per node (types not listed count as one)
 GPUS = {"ml.g5.12xlarge": 4, "ml.g5.24xlarge": 4, "ml.g5.48xlarge": 8, "ml.g6.12xlarge": 4, "ml.g6.48xlarge": 8,
         "ml.p3.8xlarge": 4, "ml.p3.16xlarge": 8, "ml.p4d.24xlarge": 8, "ml.p5.48xlarge": 8}
-SOURCE_IGNORE = ("__pycache__", "*.pyc", "*.mp4")
 ENTRY_SCRIPT = "training/sagemaker_entry.py"
 REQUIREMENTS = "training/requirements-sagemaker.txt"
-
-
-class LaunchError(ValueError):
-    """Bad or missing settings, found before any AWS request."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,14 +85,10 @@ def validate(args: argparse.Namespace) -> None:
         missing.append("--bucket (or $MMSA_S3_BUCKET): an S3 bucket in that region")
     if missing:
         raise LaunchError("missing settings:\n  - " + "\n  - ".join(missing))
-    if not args.role.startswith("arn:aws:iam::") or ":role/" not in args.role:
-        raise LaunchError(f"--role must be an IAM role ARN like arn:aws:iam::123456789012:role/NAME, got {args.role!r}")
+    check_role(args.role)
     if args.bucket.startswith("s3://") or "/" in args.bucket:
         raise LaunchError(f"--bucket takes a bucket name only (no s3:// or /), got {args.bucket!r}")
-    if args.instance_count < 1:
-        raise LaunchError(f"--instance-count must be >= 1, got {args.instance_count}")
-    if not args.instance_type.startswith("ml."):
-        raise LaunchError(f"--instance-type must be a SageMaker type like {DEFAULT_INSTANCE}, got {args.instance_type!r}")
+    check_instance(args.instance_type, args.instance_count, DEFAULT_INSTANCE)
     if args.spot and args.max_wait_hours < args.max_runtime_hours:
         raise LaunchError("--max-wait-hours must be at least --max-runtime-hours for spot training")
     for name in ("train", "dev"):
@@ -111,34 +103,12 @@ def validate(args: argparse.Namespace) -> None:
                           "--from-s3 s3://.../model.tar.gz --repo-id ORG/NAME")
     if args.hub_token_secret and not args.push_to_hub:
         raise LaunchError("--hub-token-secret is only used with --push-to-hub ORG/NAME")
-    import boto3
-
-    if boto3.Session(region_name=args.region).get_credentials() is None:
-        raise LaunchError("no AWS credentials found: run `aws configure`, or set AWS_PROFILE or "
-                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
-
-
-def stage_source(dest: Path) -> Path:
-    """The code the job runs: the mmsa and training packages and the card template, copied from wherever they
-    are installed (a checkout or site-packages), and nothing else."""
-    import shutil
-
-    import mmsa
-    import training
-    from training.card import template_path
-
-    ignore = shutil.ignore_patterns(*SOURCE_IGNORE)
-    for package in (mmsa, training):
-        shutil.copytree(Path(package.__file__).parent, dest / package.__name__, ignore=ignore)
-    (dest / "model_card").mkdir()
-    shutil.copy(template_path(), dest / "model_card" / "template.md")
-    return dest
+    check_credentials(args.region)
 
 
 def build_trainer(args: argparse.Namespace, source_dir: Path):
     """A ModelTrainer for the job; local data and source_dir are staged to S3 by the SDK when train() runs."""
     import boto3
-    from sagemaker.core import image_uris
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import CheckpointConfig, Compute, InputData, OutputDataConfig, SourceCode
@@ -147,8 +117,7 @@ def build_trainer(args: argparse.Namespace, source_dir: Path):
 
     session = Session(boto_session=boto3.Session(region_name=args.region), default_bucket=args.bucket,
                       default_bucket_prefix=args.prefix)
-    image = image_uris.retrieve(framework="pytorch", region=args.region, version=args.framework_version,
-                                py_version=PY_VERSION, instance_type=args.instance_type, image_scope="training")
+    image = pytorch_image(args.region, args.framework_version, args.instance_type, "training")
     base = args.job_name or f"mmsa-{args.preset}"
     s3_root = f"s3://{args.bucket}/{args.prefix}"
     gpus = GPUS.get(args.instance_type, 1)
