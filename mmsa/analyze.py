@@ -15,6 +15,7 @@ import torch
 
 from . import features
 from .faces import FRAME_SIDE as FACE_FRAME_SIDE
+from .face_tracks import face_tracks
 from .faces import FaceDetectorUnavailable, utterance_faces
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .results import Analysis, Prediction, UtteranceResult, summarize
@@ -175,6 +176,7 @@ class Analyzer:
         cfg = self.config
         n = len(spans)
         frames: dict[int, np.ndarray | None] = {}  # span -> what the video branch reads; None: no face found
+        boxes: dict[int, tuple[float, ...] | None] = {}  # span -> where the face was, as fractions of the frame
         results: list[UtteranceResult | None] = [None] * n
         done = 0
 
@@ -207,7 +209,8 @@ class Analyzer:
                         break
                     if self.faces:
                         with stage("faces"):
-                            frames[item[0]] = utterance_faces(item[1], cfg.face_size)[0]
+                            crops, _, box = utterance_faces(item[1], cfg.face_size)
+                            frames[item[0]], boxes[item[0]] = crops, box
                     else:
                         frames[item[0]] = item[1]
                     # run every full batch whose frames have all arrived; frames of finished batches are freed
@@ -227,6 +230,9 @@ class Analyzer:
             faceless = sum(1 for r in results if r is not None and "video" not in r.modalities)
             if faceless:
                 warnings.append(f"no face in {faceless} of {n} utterances: those were read without the picture")
+            for r, track in zip(results, face_tracks([boxes.get(i) for i in range(n)])):
+                if r is not None:
+                    r.face_track = track
         return [r for r in results if r is not None]
 
     def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,

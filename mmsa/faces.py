@@ -67,8 +67,9 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-def utterance_faces(frames: np.ndarray, size: int) -> tuple[np.ndarray | None, int]:
-    """The speaker's face in each frame (frames, h, w, 3) RGB -> (crops (frames, size, size) uint8, frames searched).
+def utterance_faces(frames: np.ndarray, size: int) -> tuple[np.ndarray | None, int, tuple[float, ...] | None]:
+    """The speaker's face in each frame (frames, h, w, 3) RGB -> (crops (frames, size, size) uint8, frames searched,
+    the face's box (x, y, w, h) as fractions of the frame).
 
     The face is searched from the middle frame outwards; the first one found is cropped at the same place in every
     frame (within one utterance a speaker's head moves less than the crop's margin), so one detection usually
@@ -79,8 +80,10 @@ def utterance_faces(frames: np.ndarray, size: int) -> tuple[np.ndarray | None, i
     for searched, i in enumerate(order, start=1):
         box = largest_face(grays[i])
         if box is not None:
-            return np.stack([crop_face(g, box, size) for g in grays]), searched
-    return None, len(order)
+            height, width = grays[i].shape[:2]
+            where = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+            return np.stack([crop_face(g, box, size) for g in grays]), searched, where
+    return None, len(order), None
 
 
 def image_face(image: np.ndarray, size: int) -> np.ndarray:

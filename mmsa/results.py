@@ -62,6 +62,7 @@ class UtteranceResult:
     modalities: list[str]  # branches that had input for this utterance
     by_modality: dict[str, Prediction] = field(default_factory=dict)  # each branch's own answer
     speaker: str | None = None  # S1, S2, ... in order of first appearance; None where nobody speaks
+    face_track: str | None = None  # F1, F2, ...: where on screen the face the face branch read was
     # the face crop the face branch read (grayscale, middle sampled frame); for display, not in the JSON contract
     face: Any = field(default=None, repr=False, compare=False)
 
@@ -85,7 +86,8 @@ class UtteranceResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker, "text": self.text,
+            "start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker,
+            "face_track": self.face_track, "text": self.text,
             **self.prediction.to_dict(),
             "modalities": list(self.modalities),
             "by_modality": {m: p.to_dict() for m, p in self.by_modality.items()},
@@ -96,7 +98,8 @@ class UtteranceResult:
     def from_dict(cls, data: dict[str, Any]) -> "UtteranceResult":
         return cls(float(data["start"]), float(data["end"]), data["text"], Prediction.from_dict(data),
                    list(data["modalities"]),
-                   {m: Prediction.from_dict(p) for m, p in data.get("by_modality", {}).items()}, data.get("speaker"))
+                   {m: Prediction.from_dict(p) for m, p in data.get("by_modality", {}).items()}, data.get("speaker"),
+                   data.get("face_track"))
 
 
 def summarize(utterances: list[UtteranceResult]) -> Prediction:
@@ -118,18 +121,23 @@ class SpeakerSummary:
     speaker: str  # S1, S2, ...
     seconds: float  # how long they spoke
     prediction: Prediction  # their utterances' scores, weighted by duration
+    face_track: str | None = None  # the face on screen during their turns, only when that is unambiguous
 
     def to_dict(self) -> dict[str, Any]:
-        return {"speaker": self.speaker, "seconds": round(self.seconds, 3), **self.prediction.to_dict()}
+        return {"speaker": self.speaker, "seconds": round(self.seconds, 3), "face_track": self.face_track,
+                **self.prediction.to_dict()}
 
 
 def summarize_speakers(utterances: list[UtteranceResult]) -> list[SpeakerSummary]:
     """One summary per speaker, in order of first appearance."""
+    from .face_tracks import link_speakers
+
     order = list(dict.fromkeys(u.speaker for u in utterances if u.speaker))
+    faces = link_speakers([u.speaker for u in utterances], [u.face_track for u in utterances])
     out = []
     for name in order:
         theirs = [u for u in utterances if u.speaker == name]
-        out.append(SpeakerSummary(name, sum(u.end - u.start for u in theirs), summarize(theirs)))
+        out.append(SpeakerSummary(name, sum(u.end - u.start for u in theirs), summarize(theirs), faces.get(name)))
     return out
 
 

@@ -156,3 +156,24 @@ def test_the_page_gets_a_lane_and_a_row_per_speaker_and_one_speaker_looks_as_bef
     solo = Analysis("m", 2.0, solo_us, summarize(solo_us), {})
     assert [ax.get_ylabel() for ax in views.timeline_figure(solo).axes] == ["emotion", "sentiment"]
     assert views.utterance_rows(solo)[0][3] == "words 0" and views.highlighted_transcript(solo)[0][0] == "words 0"
+
+
+def test_face_tracks_and_links_are_only_made_when_unambiguous():
+    from mmsa.face_tracks import face_tracks, link_speakers
+
+    left, right, moved = (0.1, 0.2, 0.2, 0.3), (0.6, 0.2, 0.2, 0.3), (0.12, 0.22, 0.2, 0.3)
+    tracks = face_tracks([left, right, None, moved, right, left])
+    assert tracks == ["F1", "F2", None, "F1", "F2", "F1"]
+    speakers = ["S1", "S2", "S1", "S1", "S2", "S1"]
+    assert link_speakers(speakers, tracks) == {"S1": "F1", "S2": "F2"}
+    # one face on screen for two voices (a narrator off camera): nobody is linked
+    assert link_speakers(["S1", "S2", "S1", "S2"], ["F1"] * 4) == {"S1": None, "S2": None}
+    # a speaker seen with two faces half the time each, or only once: no link
+    assert link_speakers(["S1"] * 4 + ["S2"], ["F1", "F2", "F1", "F2", "F3"]) == {"S1": None, "S2": None}
+    us = [_utterance(0, 1, "S1", 1.0), _utterance(1, 2, "S2", 0.0), _utterance(2, 3, "S1", 0.0),
+          _utterance(3, 4, "S2", 0.0)]
+    for u, track in zip(us, ["F1", "F2", "F1", "F2"]):
+        u.face_track = track
+    d = Analysis("m", 4.0, us, summarize(us), {}).to_dict()
+    assert [s["face_track"] for s in d["summary"]["speakers"]] == ["F1", "F2"]
+    assert [u["face_track"] for u in d["utterances"]] == ["F1", "F2", "F1", "F2"]
