@@ -76,7 +76,7 @@ def ravdess(seed: int, root: Path, folder: Path) -> tuple[Path, list[tuple[float
 
 def scores(truth, spans) -> tuple[float, float, int]:
     """(DER, utterance accuracy, speakers found) of utterances with .speaker against the true turns."""
-    from pyannote.core import Annotation, Segment
+    from pyannote.core import Annotation, Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
     from scipy.optimize import linear_sum_assignment
 
@@ -86,7 +86,7 @@ def scores(truth, spans) -> tuple[float, float, int]:
     for s in spans:
         if s.speaker:
             hyp[Segment(s.start, s.end)] = s.speaker
-    der = DiarizationErrorRate(collar=0.25)(ref, hyp)
+    der = DiarizationErrorRate(collar=0.25)(ref, hyp, uem=Timeline([ref.get_timeline().extent()]))
     truths = [max(truth, key=lambda t: min(t[1], s.end) - max(t[0], s.start))[2] for s in spans if s.speaker]
     names = [s.speaker for s in spans if s.speaker]
     tl, hl = sorted(set(truths)), sorted(set(names))

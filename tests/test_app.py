@@ -117,6 +117,28 @@ def test_browser_upload_analyze_and_read_results(browser, app_url, speech_video,
     assert any(e in table.inner_text().lower() for e in ("anger", "disgust", "fear", "joy", "neutral", "sadness",
                                                            "surprise"))
     assert "tiny.en" in page.inner_text("#model-note")
+    assert not page.locator("#speakers").is_visible()  # one voice: no speaker table, as before
+    page.close()
+
+
+def test_browser_shows_a_lane_and_a_row_per_speaker(browser, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    from mmsa.synth import make_conversation
+
+    clip = tmp_path / "interview.mp4"
+    make_conversation(clip, [(0, "Welcome to the show, it is good to have you here."),
+                             (1, "Thank you, I am very happy to be here today."),
+                             (0, "Tell me about your new book and how it started."),
+                             (1, "It started as a small story about my grandmother.")])
+    page = browser.new_page()
+    _upload(page, app_url, clip)
+    speakers = page.locator("#speakers")
+    expect(speakers).to_contain_text("S2", timeout=120_000)
+    text = speakers.inner_text()
+    assert "S1" in text and "S3" not in text and "%" in text
+    expect(page.locator("#transcript")).to_contain_text("S2: ")
+    page.screenshot(path=str(tmp_path / "speakers.png"), full_page=True)
     page.close()
 
 
