@@ -30,11 +30,11 @@ VOICES = "en-us,en-gb,en-us+m3,en-us+f3,en-gb-x-rp+m7,en-us+f4"
 ASR_CSV = "asr_sent_emo.csv"
 
 
-def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str]) -> list[str]:
+def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str], fallback: bool = False) -> list[str]:
     """The ASR text of every row, in order; rows already in out_csv (a run cut short) are not spoken again."""
     from mmsa.media import decode_audio
     from mmsa.synth import speak
-    from mmsa.transcribe import default_asr, load_asr, shape_utterances, transcribe
+    from mmsa.transcribe import ASR_TEMPERATURE, WHISPER_FALLBACK, default_asr, load_asr, shape_utterances, transcribe
 
     done: dict[str, str] = {}
     if out_csv.is_file():
@@ -49,7 +49,8 @@ def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str
             if key not in done:
                 speak(row["Utterance"], wav, voice=voices[i % len(voices)])
                 audio = decode_audio(wav)
-                spans = shape_utterances(transcribe(asr, audio), len(audio) / 16000)
+                temperature = WHISPER_FALLBACK if fallback else ASR_TEMPERATURE
+                spans = shape_utterances(transcribe(asr, audio, temperature=temperature), len(audio) / 16000)
                 done[key] = " ".join(s.text for s in spans)
             texts.append(done[key])
             if (i + 1) % 50 == 0:
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[], help="model to compare (repeat); default: starter")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances (0 = all)")
     parser.add_argument("--voices", default=VOICES, help="espeak-ng voices, taken in turn")
+    parser.add_argument("--fallback", action="store_true", help="transcribe with Whisper's temperature fallback "
+                        "schedule instead of the pipeline's greedy-only setting (use another --out)")
     args = parser.parse_args(argv)
 
     from mmsa.model import load_model
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     gold_csv, asr_csv = out / "gold_sent_emo.csv", out / ASR_CSV
     write_asr_csv(rows, [r["Utterance"] for r in rows], gold_csv)
     print(f"speaking and transcribing {len(rows)} utterances -> {asr_csv}")
-    heard = transcribe_split(rows, asr_csv, [v.strip() for v in args.voices.split(",") if v.strip()])
+    heard = transcribe_split(rows, asr_csv, [v.strip() for v in args.voices.split(",") if v.strip()], args.fallback)
     wer = word_error_rate([r["Utterance"] for r in rows], heard)
     print(f"\nword error rate (jiwer): {wer:.3f} over {len(rows)} utterances\n")
 

@@ -14,6 +14,7 @@ import argparse
 import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import benchmarks.common  # noqa: F401  (sets the offline defaults)
@@ -44,6 +45,7 @@ def main() -> None:
         analyzer.warm_up()
         analyzer.analyze(video)  # warm: first-call costs (thread pools, caches) are not the steady state
         runs = [analyzer.analyze(video) for _ in range(args.repeat)]
+        word_cost = word_timestamp_cost(analyzer, video, args.repeat)
     duration = runs[0].duration
     stages = sorted({k for r in runs for k in r.timings})
     median = {k: statistics.median(r.timings.get(k, 0.0) for r in runs) for k in stages}
@@ -58,6 +60,25 @@ def main() -> None:
     rest = median["total"] - median.get("transcribe", 0.0)
     print(f"\neverything but transcription / transcription: {rest / median['transcribe']:.2f} (target <= 0.5)")
     print(f"real-time factor: {median['total'] / duration:.3f} (target <= 0.08)")
+    share = median.get("speakers", 0.0) / median["total"]
+    print(f"speaker step: {median.get('speakers', 0.0):.3f} s = {share:.1%} of the analysis (limit 15%)")
+    print(f"transcription with / without word timestamps: {word_cost[0]:.3f} s / {word_cost[1]:.3f} s = "
+          f"{word_cost[0] / word_cost[1]:.2f}x")
+
+
+def word_timestamp_cost(analyzer, video: Path, repeat: int) -> tuple[float, float]:
+    """Median transcription seconds with and without word timestamps, on the same audio."""
+    from mmsa.media import decode_audio
+    from mmsa.transcribe import transcribe
+
+    audio = decode_audio(video)
+    with_words, without = [], []
+    for _ in range(repeat):
+        for flag, times in ((True, with_words), (False, without)):
+            t = time.perf_counter()
+            transcribe(analyzer.asr, audio, word_timestamps=flag)
+            times.append(time.perf_counter() - t)
+    return statistics.median(with_words), statistics.median(without)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ SAMPLE_RATE = 16000
 N_MELS, WINDOW, HOP = 40, 400, 160  # the encoder's front end: 25 ms windows, 10 ms hops, 40 mel bands
 PARTIAL_FRAMES = 160  # the encoder reads 1.6 s windows; a piece's embedding averages its windows
 PARTIAL_STEP = 80
+BATCH = 256  # windows per encoder call
 TARGET_DBFS = -30.0  # quiet speech is raised to this level, as the encoder was trained
 PIECE_S = 2.0  # speech is embedded in pieces of about this length (cut at word boundaries)
 MIN_PIECE_S = 0.8  # shorter pieces are too noisy to form speakers: they join the nearest one
@@ -101,8 +102,10 @@ def embed_many(waves: list[np.ndarray]) -> np.ndarray:
             starts.append(mel.shape[0] - PARTIAL_FRAMES)
         windows.extend(mel[s:s + PARTIAL_FRAMES] for s in starts)
         owner.extend([i] * len(starts))
-    with torch.inference_mode():
-        partial = load_encoder()(torch.stack(windows)).numpy()
+    encoder = load_encoder()
+    with torch.inference_mode():  # in chunks: memory stays bounded however long the video
+        partial = np.concatenate([encoder(torch.stack(windows[i:i + BATCH])).numpy()
+                                  for i in range(0, len(windows), BATCH)])
     owner_arr = np.asarray(owner)
     out = np.stack([partial[owner_arr == i].mean(0) for i in range(len(waves))])
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-8)

@@ -17,6 +17,7 @@ ASR_BEAM_SIZE = 1  # greedy decoding: several times faster on CPU, small WER cos
 # no temperature fallback: on repetitive speech it re-decodes segments at rising temperatures, multiplying ASR time
 # (a 50 s clip of repeated sentences: 21.5 s with the default schedule, benchmarks/talking_head.py)
 ASR_TEMPERATURE = 0.0
+WHISPER_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default schedule, for comparison
 
 
 @dataclass
@@ -104,12 +105,15 @@ def load_asr(name_or_dir: str, cpu_threads: int | None = None, compute_type: str
         ) from e
 
 
-def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | None = None) -> list[Span]:
-    """Whisper segments of a 16 kHz mono waveform, as spans with text. Empty when nothing is said."""
+def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | None = None,
+               word_timestamps: bool = True, temperature: float | tuple[float, ...] = ASR_TEMPERATURE) -> list[Span]:
+    """Whisper segments of a 16 kHz mono waveform, as spans with text (and timed words). Empty when nothing is
+    said. word_timestamps=False skips the word alignment, and temperature=WHISPER_FALLBACK restores Whisper's
+    fallback schedule (benchmarks compare both)."""
     english_only = not getattr(asr.model, "is_multilingual", True)
     segments, info = asr.transcribe(
-        audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=ASR_TEMPERATURE,
-        condition_on_previous_text=False, vad_filter=True, word_timestamps=True,
+        audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=temperature,
+        condition_on_previous_text=False, vad_filter=True, word_timestamps=word_timestamps,
     )
     total = max(len(audio) / 16000.0, 1e-6)
     spans = []

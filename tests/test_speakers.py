@@ -177,3 +177,20 @@ def test_face_tracks_and_links_are_only_made_when_unambiguous():
     d = Analysis("m", 4.0, us, summarize(us), {}).to_dict()
     assert [s["face_track"] for s in d["summary"]["speakers"]] == ["F1", "F2"]
     assert [u["face_track"] for u in d["utterances"]] == ["F1", "F2", "F1", "F2"]
+
+
+def test_music_and_overlapping_voices_give_a_sane_answer(tmp_path):
+    # music (a chord), labelled as if the recogniser had heard words in it: one "speaker", no crash
+    t = np.arange(0, 8.0, 1 / 16000)
+    chord = (0.2 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))).astype(np.float32)
+    spans = [Span(0.0, 4.0, "la la la"), Span(4.0, 8.0, "la la")]
+    assert [s.speaker for s in S.assign_speakers(chord, spans)] == ["S1", "S1"]
+    # two people talking at once over four utterances: at most two speakers, each utterance labelled
+    a = make_conversation(tmp_path / "a.wav", [(0, text) for _, text in TURNS[:4]])
+    b = make_conversation(tmp_path / "b.wav", [(1, text) for _, text in TURNS[4:8]])
+    wa, wb = decode_audio(tmp_path / "a.wav"), decode_audio(tmp_path / "b.wav")
+    n = min(len(wa), len(wb))
+    mixed = 0.5 * (wa[:n] + wb[:n])
+    spans = [Span(s, min(e, n / 16000), "words said together") for s, e, _ in a if s < n / 16000]
+    labels = [s.speaker for s in S.assign_speakers(mixed, spans)]
+    assert all(labels) and 1 <= len(set(labels)) <= 2 < len(labels)
