@@ -73,9 +73,27 @@ def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
     assert len(ds) == 7 and not ds.has_clips
     out = tmp_path / "m"
     assert train("--train", str(csv_path), "--dev", str(csv_path), "--init-from", str(tiny_model_dir),
-                 "--text-only", "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c")) == 0
+                 "--text-only", "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c"),
+                 "--text-style", "asr") == 0
     trained = MultimodalSentimentModel.from_pretrained(str(out))
     assert trained.config.preset == "tiny" and json.loads((out / "metrics.json").read_text())["n"] == 7
+    assert trained.config.text_style == "asr"  # the saved model reads text as it was trained to
+
+
+def test_asr_style_text_is_written_as_whisper_writes_it():
+    import dataclasses
+
+    from mmsa.features import normalize_text, tokenize
+
+    assert normalize_text("Or! Or, we could go...", "asr") == "or. or, we could go."
+    assert normalize_text("What?! NO!! \u201cFine\u201d \u2014 whatever\u2026", "asr") == "what? no. fine whatever."
+    assert normalize_text("You\u2019re a genius!") == "You're a genius!"  # verbatim keeps the marks
+    model = MultimodalSentimentModel.tiny()
+    asr = dataclasses.replace(model.config, text_style="asr")
+    a, b = tokenize(model.tokenizer, ["Get OUT! Now!!"], asr), tokenize(model.tokenizer, ["get out. now."], asr)
+    assert a["input_ids"].tolist() == b["input_ids"].tolist()
+    with pytest.raises(ValueError, match="text_style"):
+        dataclasses.replace(model.config, text_style="shouting")
 
 
 def test_unknown_label_names_the_row(tmp_path):

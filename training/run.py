@@ -45,11 +45,15 @@ def build_model(args: argparse.Namespace):
     from mmsa.model import MultimodalSentimentModel
 
     if args.init_from:
-        return MultimodalSentimentModel.from_pretrained(args.init_from)
+        model = MultimodalSentimentModel.from_pretrained(args.init_from)
+        if args.text_style:
+            model.config.text_style = args.text_style
+        return model
     modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
     overrides = dict(modalities=modalities, text_trainable_layers=args.text_trainable_layers,
-                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank,
-                     text_style=args.text_style)
+                     dialogue_context=args.dialogue_context, text_lora_rank=args.text_lora_rank)
+    if args.text_style:
+        overrides["text_style"] = args.text_style
     if args.per_modality_heads != "preset":
         overrides["per_modality_heads"] = args.per_modality_heads == "on"
     try:

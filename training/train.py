@@ -53,8 +53,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")
     m.add_argument("--text-lora-rank", type=int, default=0, help="low-rank adapters in the text encoder (0 = none)")
     m.add_argument("--dialogue-context", type=int, default=0, help="previous utterances given as context")
-    m.add_argument("--text-style", choices=["verbatim", "asr"], default="verbatim",
-                   help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use")
+    m.add_argument("--text-style", choices=["verbatim", "asr"], default=None,
+                   help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use "
+                        "(default: the preset's, verbatim, or the --init-from model's)")
     m.add_argument("--no-video-pretrained", action="store_true", help="random video backbone (no download)")
     m.add_argument("--per-modality-heads", choices=["on", "off", "preset"], default="preset")
     o = p.add_argument_group("optimisation")
