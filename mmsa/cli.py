@@ -39,6 +39,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     a.add_argument("--max-duration", type=_positive_float, default=settings.max_duration,
                    help=f"longest file accepted, seconds (default $MMSA_MAX_DURATION or {Settings.max_duration:g})")
     a.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")
+    a.add_argument("--no-speakers", action="store_true", help="do not tell speakers apart (no S1, S2, ...)")
 
     i = sub.add_parser("init-model", help="write an untrained model folder of a preset")
     i.add_argument("out_dir")
@@ -65,7 +66,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from .media import MediaError
 
     try:
-        analyzer = Analyzer(args.model, args.asr, max_duration=args.max_duration, batch_size=args.batch_size)
+        analyzer = Analyzer(args.model, args.asr, max_duration=args.max_duration, batch_size=args.batch_size,
+                            speakers=not args.no_speakers)
     except (ModelNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
