@@ -54,7 +54,7 @@ def test_from_dict_round_trips():
 def test_one_prediction_shape_for_fused_branches_and_summary():
     d = _analysis().to_dict()
     shape = {"emotion", "emotion_scores", "sentiment", "sentiment_scores"}
-    assert set(d["summary"]) == shape
+    assert set(d["summary"]) == shape | {"speakers"} and d["summary"]["speakers"] == []  # nobody was told apart
     assert set(d["utterances"][0]["by_modality"]["text"]) == shape
     assert shape <= set(d["utterances"][0])
     assert d["utterances"][0]["disagreements"] == ["sentiment: text says positive, audio says negative",
