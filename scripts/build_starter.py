@@ -50,7 +50,7 @@ STARTER_SUMMARY = (
     "The model mmsa uses when no other is configured. Three branches, each trained on its own labelled data and "
     "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
     "branch probabilities, weights from each branch's validation reliability): **words** (all-MiniLM-L6-v2 with "
-    "rank-8 adapters, MELD), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
+    "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
     "with a small head, RAVDESS speech actors 01-20) and **face** (the largest face, found by OpenCV's Haar "
     "cascade, read by a small CNN trained on FER2013 train). Voice and face give emotions; their sentiment "
     "follows MELD train's emotion -> sentiment table.")
