@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from . import features
-from .faces import FRAME_SIDE as FACE_FRAME_SIDE
 from .face_tracks import face_tracks
+from .faces import FRAME_SIDE as FACE_FRAME_SIDE
 from .faces import FaceDetectorUnavailable, utterance_faces
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .results import Analysis, Prediction, UtteranceResult, summarize
