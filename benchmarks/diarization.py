@@ -98,6 +98,27 @@ def scores(truth, spans) -> tuple[float, float, int]:
     return der, accuracy, len(hl)
 
 
+def separability(truth, audio) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per embedding (the speaker encoder vs the Whisper tiny.en states the voice branch already computes): cosine
+    similarities of all pairs of true turns, and whether each pair is the same speaker."""
+    from mmsa.features import voice_features
+    from mmsa.loading import whisper_source
+    from mmsa.speakers import embed_many
+    from mmsa.transcribe import load_asr
+
+    waves = [audio[int(a * 16000):int(b * 16000)] for a, b, _ in truth]
+    whisper = load_asr(whisper_source("tiny.en"))
+    states = np.stack([voice_features(whisper, w) for w in waves])
+    states = states - states.mean(0)  # centred: what is common to every turn says nothing about who speaks
+    out = {}
+    for name, emb in (("speaker encoder", embed_many(waves)), ("whisper states", states)):
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        i, j = np.triu_indices(len(truth), 1)
+        same = np.array([truth[a][2] == truth[b][2] for a, b in zip(i, j)])
+        out[name] = ((emb[i] * emb[j]).sum(1), same)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=6, help="generated conversations (and RAVDESS ones)")
@@ -112,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     asr = load_asr(default_asr())
     results: dict[tuple[str, float], list[tuple[float, float, int, int]]] = {}
+    pairs: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     speaker_seconds, speech_seconds = 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         sets = [("generated", lambda i: generated(i, Path(tmp)))]
@@ -123,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 audio = decode_audio(path)
                 spans = shape_utterances(transcribe(asr, audio), len(audio) / 16000)
                 n_true = len({k for _, _, k in truth})
+                for emb_name, pair in separability(truth, audio).items():
+                    pairs.setdefault((name, emb_name), []).append(pair)
                 for th in thresholds:
                     t0 = time.perf_counter()
                     labelled = assign_speakers(audio, [s.__class__(s.start, s.end, s.text, s.words) for s in spans], th)
@@ -137,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<10} {th:9.2f} {statistics.mean(r[0] for r in rows):6.3f} "
               f"{statistics.mean(r[1] for r in rows):13.3f} "
               f"{statistics.mean(r[2] - r[3] for r in rows):+22.2f}{mark}")
+    from sklearn.metrics import roc_auc_score
+
+    print("\nsame-speaker vs different-speaker pairs of turns (ROC AUC of cosine similarity; 1 = fully separated):")
+    for (name, emb_name), got in pairs.items():
+        sims = np.concatenate([g[0] for g in got])
+        same = np.concatenate([g[1] for g in got])
+        print(f"  {name:<10} {emb_name:<16} AUC {roc_auc_score(same, sims):.3f}")
     if speech_seconds:
         print(f"\nspeaker step at the shipped threshold: {speaker_seconds / speech_seconds * 60:.2f} s per minute of "
               f"speech ({os.cpu_count()} cores)")
