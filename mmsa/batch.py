@@ -52,7 +52,9 @@ def analyze_folder(analyzer, in_dir: str | os.PathLike, out_dir: str | os.PathLi
     manifest = Path(manifest) if manifest else out_dir / "manifest.csv"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     new_file = not manifest.is_file() or manifest.stat().st_size == 0
-    videos = [(rel, path) for rel, path in videos_in(in_dir) if path.resolve() != manifest.resolve()]
+    outputs = out_dir.resolve()  # results written inside the input folder are not videos
+    videos = [(rel, path) for rel, path in videos_in(in_dir)
+              if path.resolve() != manifest.resolve() and outputs not in path.resolve().parents]
     rows = []
     with open(manifest, "a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)

@@ -262,3 +262,19 @@ def test_deploy_settings_are_checked_before_any_request(aws, extra, expected, ca
     assert main(argv) == 2
     assert expected in capsys.readouterr().err
     assert main(["--endpoint-name", "bad_name!", "--region", "us-east-1", "--delete"]) == 2
+
+
+def test_results_written_inside_the_input_folder_are_not_taken_for_videos(clips, tmp_path, tiny_model_dir):
+    import shutil
+
+    from mmsa.analyze import Analyzer
+    from mmsa.batch import analyze_folder
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(clips / "clip0.mp4", folder / "clip0.mp4")
+    analyzer = Analyzer(str(tiny_model_dir))
+    first = analyze_folder(analyzer, folder, folder / "results")
+    again = analyze_folder(analyzer, folder, folder / "results")
+    assert [r["video"] for r in first] == ["clip0.mp4"] and [r["status"] for r in first] == ["ok"]
+    assert [(r["video"], r["status"]) for r in again] == [("clip0.mp4", "skipped")]
