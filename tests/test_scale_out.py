@@ -205,11 +205,16 @@ def test_endpoint_handler_answers_with_the_contract(aws, clips, tiny_model_dir):
         handler.output_fn({}, "text/csv")
 
 
-def test_deploy_creates_async_and_serverless_endpoints_and_deletes_them(aws, capsys):
+def test_deploy_creates_async_and_serverless_endpoints_and_deletes_them(aws, capsys, tiny_model_dir):
     from training.deploy_sagemaker import main
 
     sm, s3 = aws.client("sagemaker"), aws.client("s3")
     base = ["--role", ROLE, "--region", "us-east-1", "--bucket", BUCKET]
+    trained = io.BytesIO()  # what a training job writes: the model folder as model.tar.gz
+    with tarfile.open(fileobj=trained, mode="w:gz") as tar:
+        for f in tiny_model_dir.iterdir():
+            tar.add(str(f), arcname=f.name)
+    s3.put_object(Bucket=BUCKET, Key="models/model.tar.gz", Body=trained.getvalue())
     assert main(["--endpoint-name", "mmsa-async", "--model", f"s3://{BUCKET}/models/model.tar.gz", "--async",
                  "--output", f"s3://{BUCKET}/async-out", "--instance-type", "ml.c5.2xlarge", *base]) == 0
     assert main(["--endpoint-name", "mmsa-serverless", "--model", "org/emotion-model", "--serverless",
@@ -224,23 +229,26 @@ def test_deploy_creates_async_and_serverless_endpoints_and_deletes_them(aws, cap
     assert variant["InstanceType"] == "ml.c5.2xlarge" and variant["InitialInstanceCount"] == 1
     model = sm.describe_model(ModelName=variant["ModelName"])
     container = model["PrimaryContainer"]
-    assert container["ModelDataUrl"] == f"s3://{BUCKET}/models/model.tar.gz"
     assert "pytorch-inference" in container["Image"]
     env = container["Environment"]
     assert env["SAGEMAKER_PROGRAM"] == "inference.py" and "MMSA_MODEL" not in env
     assert not [v for v in env.values() if "hf_" in v or SECRET_KEY in v]
-    bucket, key = env["SAGEMAKER_SUBMIT_DIRECTORY"][len("s3://"):].split("/", 1)
+    # the container reads one model.tar.gz: the trained model's files on top, the handler and packages in code/
+    bucket, key = container["ModelDataUrl"][len("s3://"):].split("/", 1)
+    assert key.startswith("mmsa/endpoints/mmsa-async/") and key.endswith("/model.tar.gz")
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
         names = set(tar.getnames())
-        shim = tar.extractfile("inference.py").read().decode()
-    assert {"inference.py", "requirements.txt", "training/sagemaker_inference.py", "mmsa/analyze.py"} <= names
+        shim = tar.extractfile("code/inference.py").read().decode()
+    assert {f.name for f in tiny_model_dir.iterdir()} <= names
+    assert {"code/inference.py", "code/requirements.txt", "code/training/sagemaker_inference.py",
+            "code/mmsa/analyze.py"} <= names
     assert "from training.sagemaker_inference import" in shim
 
     serverless = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(
         EndpointName="mmsa-serverless")["EndpointConfigName"])["ProductionVariants"][0]
     assert serverless["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 2}
-    assert sm.describe_model(ModelName=serverless["ModelName"])["PrimaryContainer"]["Environment"][
-        "MMSA_MODEL"] == "org/emotion-model"
+    served = sm.describe_model(ModelName=serverless["ModelName"])["PrimaryContainer"]
+    assert served["Environment"]["MMSA_MODEL"] == "org/emotion-model" and served["ModelDataUrl"].endswith(".tar.gz")
 
     assert main(["--endpoint-name", "mmsa-async", "--region", "us-east-1", "--delete"]) == 0
     assert "mmsa-async" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]

@@ -4,7 +4,8 @@
         [--serverless | --async --output s3://BUCKET/async/] [--instance-type ml.c7i.xlarge]
     python -m training.deploy_sagemaker --endpoint-name NAME --delete
 
-The endpoint runs the AWS PyTorch inference container with training.sagemaker_inference as its handler: send a
+The endpoint runs the AWS PyTorch inference container with training.sagemaker_inference as its handler (packed,
+with the model's files if it comes from S3, into the model.tar.gz the container reads, under code/): send a
 video's bytes (or JSON {"s3_uri": ...}) and get the JSON contract of `mmsa analyze` back. Asynchronous endpoints
 suit videos best: requests up to 1 GB read from S3, answers written to --output, runs up to an hour. --model: a Hub
 id or starter name (fetched by the container), or an s3:// model.tar.gz (what training jobs write).
@@ -83,30 +84,37 @@ def validate(args: argparse.Namespace) -> None:
     check_credentials(args.region)
 
 
-def code_archive() -> bytes:
-    """sourcedir.tar.gz: the mmsa and training packages, inference.py (the handler) and requirements.txt."""
-    with tempfile.TemporaryDirectory(prefix="mmsa_source_") as tmp:
-        source = stage_source(Path(tmp))
-        (source / "inference.py").write_text(SHIM)
-        (source / "requirements.txt").write_text(REQUIREMENTS.read_text())
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for path in sorted(source.rglob("*")):
-                tar.add(str(path), arcname=path.relative_to(source).as_posix(), recursive=False)
+def model_archive(s3, model: str, scratch: Path) -> bytes:
+    """model.tar.gz as the PyTorch inference container (1.2+) wants it: the model's files (from an s3:// archive,
+    unpacked with training.push_to_hub's checks) at the top, and code/ with inference.py (the handler),
+    requirements.txt and the mmsa and training packages."""
+    from training.push_to_hub import safe_extract
+
+    root = scratch / "model"
+    root.mkdir()
+    if model.startswith("s3://"):
+        bucket, key = split_s3_uri(model, "--model")
+        s3.download_file(bucket, key, str(scratch / "model.tar.gz"))
+        safe_extract(scratch / "model.tar.gz", root)
+    code = stage_source(root / "code")
+    (code / "inference.py").write_text(SHIM)
+    (code / "requirements.txt").write_text(REQUIREMENTS.read_text())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            tar.add(str(path), arcname=path.relative_to(root).as_posix(), recursive=False)
     return buf.getvalue()
 
 
-def endpoint_requests(args: argparse.Namespace, code_uri: str, image: str, stamp: str) -> tuple[dict, dict, dict]:
+def endpoint_requests(args: argparse.Namespace, model_uri: str, image: str, stamp: str) -> tuple[dict, dict, dict]:
     """(CreateModel, CreateEndpointConfig, CreateEndpoint) requests."""
     name = args.endpoint_name
-    environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
-                   "SAGEMAKER_REGION": args.region, "HF_HUB_DISABLE_TELEMETRY": "1",
-                   "TOKENIZERS_PARALLELISM": "false", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
-    container = {"Image": image, "Environment": environment}
-    if args.model.startswith("s3://"):
-        container["ModelDataUrl"] = args.model
-    else:
-        environment["MMSA_MODEL"] = args.model
+    environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": args.region,
+                   "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
+                   "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}
+    container = {"Image": image, "ModelDataUrl": model_uri, "Environment": environment}
+    if not args.model.startswith("s3://"):
+        environment["MMSA_MODEL"] = args.model  # fetched by the container (a Hub id) or bundled (a starter)
     model = {"ModelName": f"{name}-{stamp}", "ExecutionRoleArn": args.role, "PrimaryContainer": container}
     variant = {"VariantName": "AllTraffic", "ModelName": model["ModelName"]}
     if args.serverless:
@@ -155,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         return delete(sm, args.endpoint_name)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
-        key = f"{args.prefix}/endpoints/{args.endpoint_name}/{stamp}/sourcedir.tar.gz"
-        boto3.client("s3", region_name=args.region).put_object(Bucket=args.bucket, Key=key, Body=code_archive())
+        s3 = boto3.client("s3", region_name=args.region)
+        key = f"{args.prefix}/endpoints/{args.endpoint_name}/{stamp}/model.tar.gz"
+        with tempfile.TemporaryDirectory(prefix="mmsa_model_") as tmp:
+            s3.put_object(Bucket=args.bucket, Key=key, Body=model_archive(s3, args.model, Path(tmp)))
         # serverless has no instance type: the CPU build of the container serves it
         image = pytorch_image(args.region, args.framework_version,
                               "ml.c5.xlarge" if args.serverless else args.instance_type, "inference")
