@@ -270,6 +270,8 @@ def test_deploy_settings_are_checked_before_any_request(aws, extra, expected, ca
     assert main(argv) == 2
     assert expected in capsys.readouterr().err
     assert main(["--endpoint-name", "bad_name!", "--region", "us-east-1", "--delete"]) == 2
+    assert main(["--endpoint-name", "e" * 47, "--region", "us-east-1", "--delete"]) == 2
+    assert "1-46 letters" in capsys.readouterr().err
 
 
 def test_results_written_inside_the_input_folder_are_not_taken_for_videos(clips, tmp_path, tiny_model_dir):

@@ -36,7 +36,7 @@ SHIM = ("# written by training.deploy_sagemaker: the container imports the handl
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.deploy_sagemaker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--endpoint-name", required=True, help="letters, digits and hyphens, at most 63")
+    p.add_argument("--endpoint-name", required=True, help="letters, digits and hyphens, at most 46")
     p.add_argument("--delete", action="store_true", help="delete the endpoint, its configuration and model")
     p.add_argument("--model", default="starter", help="Hub id, starter name, or s3://.../model.tar.gz")
     p.add_argument("--role", default=os.environ.get("SAGEMAKER_ROLE"), help="execution role ARN ($SAGEMAKER_ROLE)")
@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def validate(args: argparse.Namespace) -> None:
     name = args.endpoint_name
-    if not (0 < len(name) <= 63 and name.replace("-", "").isalnum() and name[0].isalnum() and name[-1].isalnum()):
-        raise LaunchError(f"--endpoint-name must be 1-63 letters, digits and inner hyphens, got {name!r}")
+    # at most 46: the model and configuration are named NAME-YYYYmmdd-HHMMSS, and SageMaker names stop at 63
+    if not (0 < len(name) <= 46 and name.replace("-", "").isalnum() and name[0].isalnum() and name[-1].isalnum()):
+        raise LaunchError(f"--endpoint-name must be 1-46 letters, digits and inner hyphens, got {name!r}")
     check_region(args.region)
     if not args.delete:
         check_role(args.role)
