@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .face_tracks import link_speakers
 from .labels import EMOTIONS, SENTIMENTS
 
 
@@ -130,8 +131,6 @@ class SpeakerSummary:
 
 def summarize_speakers(utterances: list[UtteranceResult]) -> list[SpeakerSummary]:
     """One summary per speaker, in order of first appearance."""
-    from .face_tracks import link_speakers
-
     order = list(dict.fromkeys(u.speaker for u in utterances if u.speaker))
     faces = link_speakers([u.speaker for u in utterances], [u.face_track for u in utterances])
     out = []
