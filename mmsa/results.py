@@ -18,6 +18,31 @@ def _top(scores: dict[str, float]) -> str:
 
 
 @dataclass
+class Word:
+    """One recognised word and when it was said (the recogniser's word timestamps)."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Span:
+    """A stretch of the video to classify; text is empty where nothing was said. words, when the recogniser gave
+    them, time the text word by word: sentences and long spans are cut at real word boundaries."""
+
+    start: float
+    end: float
+    text: str = ""
+    words: list[Word] = field(default_factory=list)
+    speaker: str | None = None  # set by mmsa.speakers
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
 class Prediction:
     """Emotion and sentiment probabilities, and the labels they pick: the fused result of an utterance, one
     branch's own answer, or a whole video's summary."""

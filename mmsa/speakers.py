@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .transcribe import Span, Word
+from .results import Span, Word
 
 SAMPLE_RATE = 16000
 N_MELS, WINDOW, HOP = 40, 400, 160  # the encoder's front end: 25 ms windows, 10 ms hops, 40 mel bands
@@ -209,6 +209,35 @@ def _best_cut(audio: np.ndarray, words: list[Word], p: Piece, q: Piece) -> int:
     return candidates[int(np.argmax(sep / max(sep.max(), 1e-9) + pause))]
 
 
+def split_at_cuts(span: Span, cuts: list[int], voices: list[int]) -> list[tuple[Span, int]]:
+    """An utterance cut before the word indices `cuts` into len(cuts) + 1 parts, the j-th spoken by voices[j].
+
+    Each cut is chosen on its own, so two may come out of order or equal: they are put in order here, parts left
+    without words are dropped, and neighbours with the same voice are joined. Every word lands in exactly one part
+    and every part has start < end."""
+    n = len(span.words)
+    bounds = [0, *sorted(min(max(int(c), 0), n) for c in cuts), n]
+    groups: list[tuple[int, int, int]] = []  # (first word, end word, voice)
+    for j, k in enumerate(voices):
+        lo, hi = bounds[j], bounds[j + 1]
+        if hi <= lo:
+            continue
+        if groups and groups[-1][2] == k:
+            groups[-1] = (groups[-1][0], hi, k)
+        else:
+            groups.append((lo, hi, k))
+    if not groups:  # no words at all: the utterance stays whole, with the first voice
+        return [(Span(span.start, span.end, span.text, span.words), voices[0])]
+    parts = []
+    for j, (lo, hi, k) in enumerate(groups):
+        start = span.start if j == 0 else span.words[lo].start
+        end = span.end if j == len(groups) - 1 else span.words[hi].start
+        if end <= start:  # overlapping word times from the recogniser: keep the part, give it its own words' span
+            end = max(span.words[hi - 1].end, start + 0.01)
+        parts.append((_part(span, span.words[lo:hi], start, end), k))
+    return parts
+
+
 def assign_speakers(audio: np.ndarray, spans: list[Span], threshold: float = DISTANCE_THRESHOLD) -> list[Span]:
     """The utterances with .speaker set (S1, S2, ... in order of first appearance; None where nothing is said); an
     utterance holding a speaker change is split at that word."""
@@ -246,13 +275,9 @@ def assign_speakers(audio: np.ndarray, spans: list[Span], threshold: float = DIS
             continue
         # a speaker change inside the utterance: cut at the word that best separates the two voices
         cuts = [_best_cut(audio, span.words, a[-1][0], b[0][0]) for a, b in zip(runs, runs[1:])]
-        bounds = [0, *cuts, len(span.words)]
-        for j, run in enumerate(runs):
-            lo, hi = bounds[j], bounds[j + 1]
-            start = span.start if j == 0 else span.words[lo].start
-            end = span.end if j == len(runs) - 1 else span.words[hi].start
-            out.append(_part(span, span.words[lo:hi], start, end))
-            raw.append(run[0][1])
+        for part, k in split_at_cuts(span, cuts, [run[0][1] for run in runs]):
+            out.append(part)
+            raw.append(k)
     names: dict[int, str] = {}
     for k in raw:
         if k is not None and k not in names:

@@ -6,9 +6,9 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from .results import Span, Word  # noqa: F401  (re-exported: the recogniser's output types)
 
 MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries little emotion
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
@@ -18,31 +18,6 @@ ASR_BEAM_SIZE = 1  # greedy decoding: several times faster on CPU, small WER cos
 # (a 50 s clip of repeated sentences: 21.5 s with the default schedule, benchmarks/talking_head.py)
 ASR_TEMPERATURE = 0.0
 WHISPER_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default schedule, for comparison
-
-
-@dataclass
-class Word:
-    """One recognised word and when it was said (Whisper's word timestamps)."""
-
-    start: float
-    end: float
-    text: str
-
-
-@dataclass
-class Span:
-    """A stretch of the video to classify; text is empty where nothing was said. words, when the recogniser gave
-    them, time the text word by word: sentences and long spans are cut at real word boundaries."""
-
-    start: float
-    end: float
-    text: str = ""
-    words: list[Word] = field(default_factory=list)
-    speaker: str | None = None  # set by mmsa.speakers
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
 
 
 def available_cores() -> int:

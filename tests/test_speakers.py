@@ -13,7 +13,7 @@ from mmsa.export import to_csv, to_srt, to_vtt
 from mmsa.media import decode_audio
 from mmsa.results import Analysis, Prediction, UtteranceResult, summarize
 from mmsa.synth import make_conversation
-from mmsa.transcribe import Span, Word
+from mmsa.results import Span, Word
 
 TURNS = [(0, "Good morning everyone, thanks for coming in today."), (1, "Happy to be here, it has been a long week."),
          (2, "Let us start with the budget for next quarter."), (0, "I think we should cut the travel costs first."),
@@ -70,8 +70,41 @@ def test_an_utterance_holding_a_speaker_change_is_split_at_that_word(tmp_path):
     # as if the recogniser had missed the sentence end: one utterance with both voices in it
     out = S.assign_speakers(audio, [Span(0.0, truth[-1][1], " ".join(w.text for w in words), words)])
     assert [s.speaker for s in out] == ["S1", "S2"]
-    assert out[0].words[-1].text.lower().startswith("rain") and out[1].words[0].text.lower().startswith("no")
-    assert truth[0][1] - 0.3 < out[1].start < truth[1][0] + 0.3
+    assert [w.text for s in out for w in s.words] == [w.text for w in words]  # every word kept, once, in order
+    # the promise is a cut at the change, to within one word: tiny.en's word times differ between CPU kernels
+    # (CTranslate2's int8 paths), so which word sits nearest the change is not the same on every machine
+    change = (truth[0][1] + truth[1][0]) / 2
+    true_cut = min(range(len(words)), key=lambda k: abs(words[k].start - change))
+    cut = len(out[0].words)
+    assert abs(cut - true_cut) <= 1 or abs(out[1].start - change) <= 0.3, (cut, true_cut, out[1].start, change)
+
+
+def _words(n: int) -> list[Word]:
+    return [Word(float(k), k + 0.8, f"w{k}") for k in range(n)]
+
+
+def test_cuts_out_of_order_still_give_ordered_utterances_holding_each_word_once():
+    span = Span(0.0, 12.0, "", _words(12))
+    # voices A, B, A with the second cut (6 s) chosen before the first (9 s), as independent choices can be
+    parts = S.split_at_cuts(span, [9, 6], [0, 1, 0])
+    assert [(p.start, p.end, k) for p, k in parts] == [(0.0, 6.0, 0), (6.0, 9.0, 1), (9.0, 12.0, 0)]
+    assert [w.text for p, _ in parts for w in p.words] == [w.text for w in span.words]
+
+
+def test_any_cuts_keep_the_utterance_invariants():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 15))
+        span = Span(0.0, float(n), "", _words(n))
+        runs = int(rng.integers(2, 6))
+        voices = [int(v) for v in rng.integers(0, 3, runs)]
+        cuts = [int(c) for c in rng.integers(-2, n + 3, runs - 1)]
+        parts = S.split_at_cuts(span, cuts, voices)
+        assert [w.text for p, _ in parts for w in p.words] == [w.text for w in span.words]
+        assert all(p.start < p.end for p, _ in parts)
+        assert all(a.end <= b.start + 1e-9 for (a, _), (b, _) in zip(parts, parts[1:]))
+        assert all(ka != kb for (_, ka), (_, kb) in zip(parts, parts[1:]))  # same voice twice in a row: joined
+        assert parts[0][0].start == span.start and parts[-1][0].end == span.end
 
 
 def test_three_generated_speakers_through_the_cli(tmp_path):

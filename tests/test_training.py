@@ -281,3 +281,32 @@ def test_offline_training_with_video_names_the_offline_options(tmp_path, no_netw
     err = capsys.readouterr().err
     assert "mobilenet_v3_small" in err and "--no-video-pretrained" in err and "--modalities text,audio" in err
     assert "Traceback" not in err
+
+
+def test_without_dev_the_best_epoch_is_kept_and_written(tmp_path, tiny_model_dir):
+    """Without --dev the score is -loss (well below -1 early): the first epoch must still count as progress."""
+    csv_path = tmp_path / "train_sent_emo.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(MELD_HEADER)
+        for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
+            w.writerow([u + 1, text, "Monica", emotion, sentiment, 0, u, 1, 1, "0", "0"])
+    out, ckpt = tmp_path / "m", tmp_path / "ckpt"
+    assert train("--train", str(csv_path), "--init-from", str(tiny_model_dir), "--text-only", "--epochs", "3",
+                 "--patience", "1", "--lr", "1e-6", "--output-dir", str(out), "--checkpoint-dir", str(ckpt),
+                 "--cache-dir", str(tmp_path / "c")) == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["best_epoch"] >= 1
+    assert (ckpt / "best.safetensors").is_file()
+
+
+def test_a_branch_trained_without_validation_reports_its_last_epoch():
+    import torch
+
+    from training.branches import branch_model, train_branch
+
+    model = branch_model("audio", audio_backbone="whisper", whisper_encoder="tiny.en")
+    x = torch.randn(16, 2 * model.config.whisper_width)
+    y = np.arange(16) % 7
+    result = train_branch(model, "audio", x, y, None, None, 3, 1e-3, 8, augment=lambda t: t)
+    assert result["best_epoch"] == 3

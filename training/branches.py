@@ -90,9 +90,11 @@ def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.
         logger.info("epoch %d: loss %.4f, val accuracy %.4f (%.0f s)", epoch, total / len(y_t), acc, time.time() - t)
         if x_val is not None and acc > best:
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+    kept = len(history)  # without validation, or without keep_best, the last epoch's weights stay
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
-    return {"history": history, "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])) + 1}
+        kept = int(np.nanargmax([h["val_accuracy"] for h in history])) + 1
+    return {"history": history, "best_epoch": kept}
 
 
 def calibrate_and_save(model: MultimodalSentimentModel, modality: str, x_val: torch.Tensor | None,

@@ -164,7 +164,8 @@ def run_training(args: argparse.Namespace) -> Path:
         dev_loader = accelerator.prepare(dev_loader)
     raw_model = accelerator.unwrap_model(model)
 
-    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    # best_score None: no epoch scored yet, so the first one is always progress (scores may be -loss, far below 0)
+    state = {"epoch": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
     if args.resume:
         state = _load_checkpoint(ckpt_dir, raw_model, optimizer, scheduler, state)
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
@@ -185,8 +186,9 @@ def run_training(args: argparse.Namespace) -> Path:
                                                      for k, v in record.items() if k != "epoch"))
         state["epoch"] = epoch
         # a tie keeps the later (longer-trained) weights but does not count as progress for early stopping
-        if score >= state["best_score"]:
-            state["bad_epochs"] = 0 if score > state["best_score"] else state["bad_epochs"] + 1
+        if state["best_score"] is None or score >= state["best_score"]:
+            improved = state["best_score"] is None or score > state["best_score"]
+            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
             state.update(best_score=score, best_epoch=epoch)
             if accelerator.is_main_process:
                 ckpt_dir.mkdir(parents=True, exist_ok=True)
