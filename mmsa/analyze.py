@@ -38,11 +38,12 @@ class Analyzer:
 
     model: a MultimodalSentimentModel, or a Hub id / folder for from_pretrained (default: MMSA_MODEL, else the
     bundled starter model); asr: a faster-whisper name or folder, or a loaded WhisperModel (default: MMSA_ASR,
-    else the packaged tiny.en).
+    else the packaged tiny.en); max_duration: longest file accepted, in seconds (default: MMSA_MAX_DURATION, read
+    when the analyzer is made, else 600).
     """
 
     def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
-                 max_duration: float | None = Settings.max_duration, threads: int | None = None,
+                 max_duration: float | None = None, threads: int | None = None,
                  model_name: str | None = None, time_limit: float | None = None, speakers: bool = True):
         from .model import load_model
 
@@ -67,24 +68,29 @@ class Analyzer:
             self.voice = self.asr if os.path.abspath(self.asr_name) == os.path.abspath(source) or \
                 self.asr_name == source else load_asr(source, self.threads)
         self.batch_size = batch_size
-        self.max_duration = max_duration
+        # read now, not at import: batch jobs and endpoints set MMSA_MAX_DURATION in their environment
+        self.max_duration = max_duration if max_duration is not None else Settings.from_env().max_duration
         self.time_limit = time_limit  # seconds per analysis; checked between stages, batches and ASR segments
         self.speakers = speakers  # tell speakers apart (S1, S2, ...) by their voices
 
     def warm_up(self) -> None:
-        """One pass of every stage on synthetic input, so the first user does not pay for lazy initialisation."""
-        cfg = self.config
-        silence = np.zeros(SAMPLE_RATE, np.float32)
-        list(self.asr.transcribe(silence, beam_size=1, vad_filter=False)[0])
-        span = [Span(0.0, 1.0, "hello there")]
-        if self.faces:
-            frames = {0: np.full((cfg.num_frames, cfg.face_size, cfg.face_size), 128, np.uint8)}
-        else:
-            frames = {0: np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)}
-        with torch.inference_mode():
-            self.model(**self._inputs(span, 0, 1, silence, frames))
+        """One analysis of a generated one-second clip, then the speaker step, so the first user pays for no lazy
+        initialisation: decoders, the recogniser and its VAD, the model, the face detector, the speaker encoder
+        and scikit-learn's clustering (a real file's speakers would otherwise import it)."""
+        import tempfile
+
+        from .synth import make_plain_clip
+
+        with tempfile.TemporaryDirectory(prefix="mmsa_warm_up_") as tmp:
+            self.analyze(make_plain_clip(Path(tmp) / "warm_up.mkv"))
         if self.speakers:
-            self._speakers(silence, span, [])
+            from .speakers import SpeakerEncoderUnavailable
+            from .speakers import warm_up as speakers_warm_up
+
+            try:
+                speakers_warm_up()
+            except SpeakerEncoderUnavailable:  # analyze() says so for each file
+                pass
 
     @property
     def faces(self) -> bool:
@@ -217,6 +223,8 @@ class Analyzer:
                     while done + self.batch_size <= n and all(i in frames for i in range(done, done + self.batch_size)):
                         run_batch(done, done + self.batch_size)
                 frames_read = True
+            except AnalysisTimeout:  # a MediaError too, but it ends the analysis: it is not about the frames
+                raise
             except MediaError as e:
                 warnings.append(f"video frames unreadable ({e}): analysed without the picture")
             except FaceDetectorUnavailable as e:

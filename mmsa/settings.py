@@ -6,6 +6,7 @@ written once, a bad value is refused with the variable named, and the README's t
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,8 @@ def _number(name: str, default: float, integer: bool = False) -> float:
     except ValueError:
         kind = "a whole number" if integer else "a number"
         raise SettingsError(f"{name}={raw!r} is not {kind}; unset it or give e.g. {name}={int(default)}") from None
-    if not value > 0:
-        raise SettingsError(f"{name} must be > 0, got {raw!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise SettingsError(f"{name} must be a finite number > 0, got {raw!r}")
     return value
 
 

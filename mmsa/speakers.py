@@ -238,6 +238,17 @@ def split_at_cuts(span: Span, cuts: list[int], voices: list[int]) -> list[tuple[
     return parts
 
 
+def warm_up() -> None:
+    """Load the encoder and the clustering code now: a real file's first clustering would otherwise import
+    scikit-learn's (about a second) while a user waits."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    rng = np.random.default_rng(0)
+    embed_many([rng.standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1] * 2)
+    AgglomerativeClustering(n_clusters=None, distance_threshold=DISTANCE_THRESHOLD, metric="cosine",
+                            linkage="average").fit_predict(rng.standard_normal((3, 4)))
+
+
 def assign_speakers(audio: np.ndarray, spans: list[Span], threshold: float = DISTANCE_THRESHOLD) -> list[Span]:
     """The utterances with .speaker set (S1, S2, ... in order of first appearance; None where nothing is said); an
     utterance holding a speaker change is split at that word."""

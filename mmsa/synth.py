@@ -1,4 +1,5 @@
-"""Make real media for examples and tests: espeak-ng speech over moving ffmpeg frames. Needs both on PATH."""
+"""Make real media for examples and tests: espeak-ng speech over moving ffmpeg frames (both needed on PATH), and
+a plain one-second clip written by PyAV alone, which the analyzer's warm-up reads."""
 
 from __future__ import annotations
 
@@ -146,3 +147,29 @@ def make_conversation(path: str | os.PathLike, turns: list[tuple[int, str]], pau
                   *audio_in, "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a",
                   _audio_codec(out), str(out)])
     return truth
+
+
+def make_plain_clip(path: str | os.PathLike, seconds: float = 1.0, side: int = 64) -> Path:
+    """A Matroska clip of grey frames (MPEG-4 part 2) and faint noise (16 kHz PCM), written with PyAV only: no
+    ffmpeg or espeak-ng needed, so any install can make it."""
+    import av
+    import numpy as np
+
+    rate, fps = 16000, 10
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", format="matroska") as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width = video.height = side
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=rate)
+        audio.layout = "mono"
+        grey = av.VideoFrame.from_ndarray(np.full((side, side, 3), 128, np.uint8), format="rgb24")
+        for _ in range(int(seconds * fps)):
+            out.mux(video.encode(grey))
+        out.mux(video.encode())
+        samples = (rng.standard_normal((1, int(seconds * rate))) * 300).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = rate
+        out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    return Path(path)

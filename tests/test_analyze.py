@@ -120,3 +120,36 @@ def test_dialogue_context_uses_previous_utterances(speech_video):
     assert "now" in decoded and "before that" in decoded
     result = Analyzer(model).analyze(speech_video).to_dict()
     assert result["utterances"]
+
+
+def test_the_duration_limit_is_read_when_the_analyzer_is_made(tiny_model, monkeypatch):
+    # batch jobs and endpoints set MMSA_MAX_DURATION in their environment and construct Analyzer() without it
+    monkeypatch.setenv("MMSA_MAX_DURATION", "1800")
+    assert Analyzer(tiny_model, speakers=False).max_duration == 1800.0
+    assert Analyzer(tiny_model, speakers=False, max_duration=5.0).max_duration == 5.0
+
+
+def test_a_timeout_during_the_frames_stops_the_analysis_with_its_own_message(tiny_model, speech_video):
+    from mmsa.analyze import AnalysisTimeout
+
+    analyzer = Analyzer(tiny_model, batch_size=1, speakers=False)
+
+    def stop_after_the_first_batch(fraction, message):
+        if message.startswith("Analysing utterances 1 of"):
+            raise AnalysisTimeout("speech.mp4: analysis stopped after the time limit of 5 s; try a shorter clip")
+
+    with pytest.raises(AnalysisTimeout, match="time limit"):
+        analyzer.analyze(speech_video, progress=stop_after_the_first_batch)
+
+
+def test_after_warm_up_an_analysis_imports_nothing_new(speech_video):
+    import subprocess
+    import sys
+
+    # a fresh interpreter (other tests here have imported everything already), and the default model: every stage
+    code = ("import sys\nfrom mmsa.analyze import Analyzer\n"
+            "a = Analyzer()\na.warm_up()\nbefore = set(sys.modules)\n"
+            f"a.analyze({str(speech_video)!r})\n"
+            "print(sorted(m for m in set(sys.modules) - before if not m.startswith('encodings')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

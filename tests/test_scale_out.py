@@ -102,7 +102,7 @@ def test_batch_launcher_shards_only_the_videos_without_results(aws, capsys, monk
     try:
         rc = main([f"s3://{BUCKET}/videos/", f"s3://{BUCKET}/results/", "--model", "org/emotion-model",
                    "--role", ROLE, "--region", "us-east-1", "--instance-type", "ml.c7i.2xlarge",
-                   "--instance-count", "3", "--job-name", "mmsa-batch"])
+                   "--instance-count", "3", "--job-name", "mmsa-batch", "--max-duration", "1800"])
     finally:
         _stop_recording(endpoint)
     out = capsys.readouterr().out
@@ -129,6 +129,7 @@ def test_batch_launcher_shards_only_the_videos_without_results(aws, capsys, monk
     assert body["ProcessingResources"]["ClusterConfig"] == {"InstanceCount": 3, "InstanceType": "ml.c7i.2xlarge",
                                                             "VolumeSizeInGB": 100}
     assert body["Environment"]["MMSA_MODEL"] == "org/emotion-model"
+    assert body["Environment"]["MMSA_MAX_DURATION"] == "1800"  # the job's analyzer reads it
     assert not [v for v in body["Environment"].values() if "hf_" in v or SECRET_KEY in v]
     assert not [r for r in recorded_requests(endpoint) if "hf_SENTINEL" in r]
 
@@ -160,6 +161,7 @@ def test_batch_launcher_waits_then_writes_the_combined_manifest(aws, capsys):
     (["--model", "s3://bucket/model.zip"], "must be a model.tar.gz"),
     (["--role", "admin"], "--role must be an IAM role ARN"),
     (["--instance-count", "0"], "--instance-count must be >= 1"),
+    (["--max-duration", "nan"], "--max-duration must be a number of seconds > 0"),
 ])
 def test_batch_settings_are_checked_before_any_request(aws, extra, expected, capsys):
     from training.analyze_sagemaker import main

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(PROCESSING / "output"))
     parser.add_argument("--model-dir", default=str(PROCESSING / "input" / "model"))
     parser.add_argument("--model", default=os.environ.get("MMSA_MODEL"), help="Hub id or starter name")
+    parser.add_argument("--max-duration", type=float, default=None,
+                        help="longest video accepted, seconds (default: $MMSA_MAX_DURATION, else 600)")
     args = parser.parse_args(argv)
 
     from mmsa.analyze import Analyzer
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     host = current_host()
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            analyzer = Analyzer(model_source(Path(args.model_dir), args.model, Path(scratch)))
+            analyzer = Analyzer(model_source(Path(args.model_dir), args.model, Path(scratch)),
+                                max_duration=args.max_duration)
         except Exception as e:  # nothing can be analysed: this is the one failure that stops the job
             print(f"error: the model could not be loaded: {e}", file=sys.stderr)
             return 1

@@ -16,6 +16,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--volume-gb", type=int, default=100, help="disk per instance; its share of the videos must fit")
     p.add_argument("--max-runtime-hours", type=float, default=24.0)
+    p.add_argument("--max-duration", type=float, default=None,
+                   help="longest video analysed, seconds (default: the job's default, 600); longer ones are "
+                        "reported as errors")
     p.add_argument("--spot", action="store_true", help="refused: Processing jobs have no spot capacity")
     p.add_argument("--job-name", default="mmsa-analyze", help="base job name")
     p.add_argument("--framework-version", default=FRAMEWORK_VERSION)
@@ -78,6 +82,8 @@ def validate(args: argparse.Namespace) -> tuple[tuple[str, str], tuple[str, str]
             raise LaunchError(f"--model from S3 must be a model.tar.gz (what a training job writes), got {args.model!r}")
     elif not args.model.strip():
         raise LaunchError("--model is empty: give a Hub id, a starter name, or s3://.../model.tar.gz")
+    if args.max_duration is not None and not (math.isfinite(args.max_duration) and args.max_duration > 0):
+        raise LaunchError(f"--max-duration must be a number of seconds > 0, got {args.max_duration}")
     if args.max_runtime_hours <= 0 or args.max_runtime_hours > 120:
         raise LaunchError("--max-runtime-hours must be in (0, 120]: SageMaker stops Processing jobs at 5 days")
     check_credentials(args.region)
@@ -122,6 +128,8 @@ def processing_request(args: argparse.Namespace, job: str, videos: tuple[str, st
                        sharded=True),
               s3_input("code", f"{jobs}/code/", CODE_DIR)]
     environment = {"HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    if args.max_duration is not None:  # the entry point's Analyzer reads it (mmsa.settings)
+        environment["MMSA_MAX_DURATION"] = f"{args.max_duration:g}"
     if args.model.startswith("s3://"):
         inputs.append(s3_input("model", args.model, "/opt/ml/processing/input/model"))
     else:
