@@ -15,9 +15,9 @@ import torch
 
 from . import features
 from .face_tracks import face_tracks
-from .faces import FRAME_SIDE as FACE_FRAME_SIDE
-from .faces import FaceDetectorUnavailable, utterance_faces
+from .faces import FaceDetectorUnavailable
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
+from .processors import batch_inputs, processors_for
 from .results import Analysis, Prediction, UtteranceResult, summarize
 from .settings import Settings
 from .transcribe import (Span, asr_display_name, available_cores, default_asr, fixed_windows, load_asr,
@@ -67,6 +67,7 @@ class Analyzer:
             # the model was trained on this encoder's states: reuse the ASR only when it is that same model
             self.voice = self.asr if os.path.abspath(self.asr_name) == os.path.abspath(source) or \
                 self.asr_name == source else load_asr(source, self.threads)
+        self.processors = processors_for(self.model, whisper=self.voice)  # what each branch reads, as in training
         self.batch_size = batch_size
         # read now, not at import: batch jobs and endpoints set MMSA_MAX_DURATION in their environment
         self.max_duration = max_duration if max_duration is not None else Settings.from_env().max_duration
@@ -181,7 +182,7 @@ class Analyzer:
                   stage, warnings: list[str]) -> list[UtteranceResult]:
         cfg = self.config
         n = len(spans)
-        frames: dict[int, np.ndarray | None] = {}  # span -> what the video branch reads; None: no face found
+        frames: dict[int, np.ndarray | None] = {}  # span -> the video branch's item; None: no face found
         boxes: dict[int, tuple[float, ...] | None] = {}  # span -> where the face was, as fractions of the frame
         results: list[UtteranceResult | None] = [None] * n
         done = 0
@@ -204,9 +205,9 @@ class Analyzer:
         report(0.6, f"Analysing utterances 0 of {n}")
         frames_read = False
         if use_video:
-            size = FACE_FRAME_SIDE if self.faces else cfg.frame_size
-            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, size, warnings,
-                                          square=not self.faces)
+            video = self.processors["video"]
+            frame_iter = iter_span_frames(path, [(s.start, s.end) for s in spans], cfg.num_frames, video.side,
+                                          warnings, square=video.square)
             try:
                 while True:
                     with stage("decode_frames"):
@@ -215,10 +216,9 @@ class Analyzer:
                         break
                     if self.faces:
                         with stage("faces"):
-                            crops, _, box = utterance_faces(item[1], cfg.face_size)
-                            frames[item[0]], boxes[item[0]] = crops, box
+                            frames[item[0]], boxes[item[0]] = video.read_with_box(item[1])
                     else:
-                        frames[item[0]] = item[1]
+                        frames[item[0]] = video.read(item[1])
                     # run every full batch whose frames have all arrived; frames of finished batches are freed
                     while done + self.batch_size <= n and all(i in frames for i in range(done, done + self.batch_size)):
                         run_batch(done, done + self.batch_size)
@@ -244,45 +244,21 @@ class Analyzer:
         return [r for r in results if r is not None]
 
     def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,
-                frames: dict[int, np.ndarray]) -> dict[str, Any]:
-        """Model inputs for spans[lo:hi] with per-sample presence masks."""
+                frames: dict[int, np.ndarray | None]) -> dict[str, Any]:
+        """Model inputs for spans[lo:hi] with per-sample presence masks (mmsa.processors)."""
         cfg = self.config
-        batch = spans[lo:hi]
-        inputs: dict[str, Any] = {"present": {}}
-        if "text" in cfg.modalities:
-            texts = [s.text for s in batch]
-            contexts = [features.context_of([p.text for p in spans[:i]], cfg) for i in range(lo, hi)]
-            tokens = features.tokenize(self.model.tokenizer, texts, cfg, contexts)
-            inputs.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
-                          token_type_ids=tokens.get("token_type_ids"))
-            inputs["present"]["text"] = torch.tensor([bool(t.strip()) for t in texts])
-        if "audio" in cfg.modalities:
-            has = audio is not None
-            waves = [audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if has else np.zeros(cfg.n_fft, np.float32)
-                     for s in batch]
-            if self.voice is not None:
-                voices = [features.voice_features(self.voice, w) if has else None for w in waves]
-                width = 2 * cfg.whisper_width
-                inputs["audio"] = torch.from_numpy(np.stack([v if v is not None else np.zeros(width, np.float32)
-                                                             for v in voices]))
-                inputs["present"]["audio"] = torch.tensor([v is not None for v in voices])
-            else:
-                mel, lengths = features.batch_log_mel(waves, cfg)
-                inputs.update(audio=mel, audio_lengths=lengths)
-                inputs["present"]["audio"] = torch.tensor([has and w.size >= cfg.n_fft for w in waves])
-        if "video" in cfg.modalities:
-            have = [frames.get(i) is not None for i in range(lo, hi)]
-            if any(have):
-                if self.faces:
-                    empty = np.zeros((cfg.num_frames, cfg.face_size, cfg.face_size), np.uint8)
-                    clips = [features.face_tensor(frames.get(i) if ok else empty) for i, ok in zip(range(lo, hi), have)]
-                else:
-                    empty = np.zeros((cfg.num_frames, cfg.frame_size, cfg.frame_size, 3), np.uint8)
-                    clips = [features.frames_to_tensor(frames[i] if ok else empty, cfg.frame_norm)
-                             for i, ok in zip(range(lo, hi), have)]
-                inputs["video"] = torch.stack(clips)
-            inputs["present"]["video"] = torch.tensor(have)
-        return inputs
+        items: dict[str, list] = {}
+        if "text" in self.processors:
+            items["text"] = [self.processors["text"].read(spans[i].text,
+                                                          features.context_of([p.text for p in spans[:i]], cfg))
+                             for i in range(lo, hi)]
+        if "audio" in self.processors:
+            items["audio"] = [self.processors["audio"].read(
+                audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if audio is not None else None)
+                for s in spans[lo:hi]]
+        if "video" in self.processors:
+            items["video"] = [frames.get(i) for i in range(lo, hi)]
+        return batch_inputs(self.processors, items)
 
     def _result(self, span: Span, out, probs: dict[str, torch.Tensor], j: int) -> UtteranceResult:
         present = [m for m in self.config.modalities if bool(out.present[m][j])]

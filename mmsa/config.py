@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .media import SAMPLE_RATE
+
 # fusion concatenates branch embeddings in this order (the seed's order, so its checkpoint converts exactly)
 MODALITIES: tuple[str, ...] = ("text", "video", "audio")
 # 3D video nets from torchvision (clips in, features out) and 2D image nets pooled over frames.
@@ -80,7 +82,7 @@ class ModelConfig:
     text_style: str = "verbatim"
     dialogue_context: int = 0  # previous utterances given as context (0 = one utterance at a time)
     # audio branch: log-mel frames -> Conv1d stack
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     n_mels: int = 64
     n_fft: int = 400  # 25 ms windows
     hop_length: int = 160  # 10 ms hops

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
+from .media import SAMPLE_RATE
 
 LOG_EPS = 1e-6  # floor before log so silence gives a finite value
 # per-channel statistics of each frame normalisation (RGB); "unit" only scales to [0, 1] as the seed did
@@ -71,8 +72,17 @@ def batch_log_mel(waveforms: Sequence[np.ndarray], config: ModelConfig) -> tuple
     return out, lengths
 
 
-VOICE_MIN_SAMPLES = 1600  # 0.1 s at 16 kHz: shorter gives the Whisper encoder too few frames to describe a voice
+VOICE_MIN_SAMPLES = SAMPLE_RATE // 10  # 0.1 s: shorter gives the Whisper encoder too few frames to describe a voice
 WHISPER_MAX_FRAMES = 3000  # the encoder's 30 s window
+
+
+def trim_to_speech(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """16 kHz mono audio (samples,) from the first to the last speech the recogniser's own VAD hears (all of it
+    when it hears none): the voice branch hears speech, not the silence or music around it."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    spans = get_speech_timestamps(audio, VadOptions(speech_pad_ms=100), sampling_rate=sample_rate)
+    return audio[spans[0]["start"]:spans[-1]["end"]] if spans else audio
 
 
 def voice_features(whisper, waveform: np.ndarray) -> np.ndarray | None:

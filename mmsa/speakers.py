@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .media import SAMPLE_RATE
 from .results import Span, Word
 
-SAMPLE_RATE = 16000
 N_MELS, WINDOW, HOP = 40, 400, 160  # the encoder's front end: 25 ms windows, 10 ms hops, 40 mel bands
 PARTIAL_FRAMES = 160  # the encoder reads 1.6 s windows; a piece's embedding averages its windows
 PARTIAL_STEP = 80

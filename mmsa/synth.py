@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .media import SAMPLE_RATE
+
 
 def _need(tool: str) -> str:
     path = shutil.which(tool)
@@ -54,7 +56,7 @@ def make_video(path: str | os.PathLike, text: str | None = None, *, duration: fl
                 src += f":size={size[0]}x{size[1]}:rate={fps}"
             inputs = ["-f", "lavfi", "-i", src] + inputs
         if audio and not text:
-            inputs += ["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono"]
+            inputs += ["-f", "lavfi", "-i", f"anullsrc=r={SAMPLE_RATE}:cl=mono"]
         cmd = [ffmpeg, "-y", "-loglevel", "error", *inputs, "-t", f"{total:.3f}"]
         if audio and text:  # delay the speech a little so it starts inside the clip, then pad with silence
             idx = 1 if video else 0
@@ -124,7 +126,7 @@ def make_conversation(path: str | os.PathLike, turns: list[tuple[int, str]], pau
     import numpy as np
 
     voices = voices or CONVERSATION_VOICES
-    rate = 16000
+    rate = SAMPLE_RATE
     pieces, truth, t = [], [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i, (speaker, text) in enumerate(turns):
@@ -155,7 +157,7 @@ def make_plain_clip(path: str | os.PathLike, seconds: float = 1.0, side: int = 6
     import av
     import numpy as np
 
-    rate, fps = 16000, 10
+    rate, fps = SAMPLE_RATE, 10
     rng = np.random.default_rng(0)
     with av.open(str(path), "w", format="matroska") as out:
         video = out.add_stream("mpeg4", rate=fps)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 import numpy as np
 
+from .media import SAMPLE_RATE
 from .results import Span, Word  # noqa: F401  (re-exported: the recogniser's output types)
 
 MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries little emotion
@@ -90,7 +91,7 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
         audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=temperature,
         condition_on_previous_text=False, vad_filter=True, word_timestamps=word_timestamps,
     )
-    total = max(len(audio) / 16000.0, 1e-6)
+    total = max(len(audio) / SAMPLE_RATE, 1e-6)
     spans = []
     for seg in segments:  # a generator: decoding happens while we iterate
         text = seg.text.strip()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmsa.analyze import Analyzer
-from mmsa.media import MediaError, probe
+from mmsa.media import SAMPLE_RATE, MediaError, decode_audio, probe
 from mmsa.synth import make_video
 from tests.helpers import SPEECH_WORDS
 
@@ -112,11 +112,18 @@ def test_refused_with_a_message_that_names_the_file_and_the_problem(case, corpus
 
 
 def test_one_damaged_audio_packet_loses_one_packet_not_the_audio(corpus, analyzer, speech_video):
-    good = analyzer.analyze(speech_video)
+    import av
+
     damaged = analyzer.analyze(corpus["bad_packet"])
     assert "1 damaged audio packet(s) skipped" in damaged.warnings[0]
+    # the promise: every spoken word survives and the audio is one packet shorter at most. How the recogniser
+    # groups the words into sentences is not promised: it differs between CPUs (CTranslate2's int8 kernels)
     text = " ".join(u.text for u in damaged.utterances).lower()
-    assert len(damaged.utterances) == len(good.utterances) and all(w in text for w in SPEECH_WORDS), text
+    assert all(w in text for w in SPEECH_WORDS), text
+    with av.open(str(speech_video)) as c:
+        packet = c.streams.audio[0].codec_context.frame_size / c.streams.audio[0].rate  # seconds in one packet
+    good_audio, bad_audio = decode_audio(speech_video), decode_audio(corpus["bad_packet"])
+    assert 0 <= (good_audio.size - bad_audio.size) / SAMPLE_RATE <= packet + 1e-3
 
 
 def test_a_file_cut_in_half_says_so(corpus, analyzer, speech_video):

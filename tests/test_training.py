@@ -310,3 +310,20 @@ def test_a_branch_trained_without_validation_reports_its_last_epoch():
     y = np.arange(16) % 7
     result = train_branch(model, "audio", x, y, None, None, 3, 1e-3, 8, augment=lambda t: t)
     assert result["best_epoch"] == 3
+
+
+def test_training_continues_from_the_shipped_starter(meld_root, tmp_path):
+    """The starter reads Whisper voice states and face crops: the featurizer must prepare those, as the app does."""
+    out = tmp_path / "from_starter"
+    assert train("--train", str(meld_root / "train_sent_emo.csv"), "--dev", str(meld_root / "dev_sent_emo.csv"),
+                 "--init-from", "starter", "--epochs", "1", "--batch-size", "4", "--output-dir", str(out),
+                 "--cache-dir", str(tmp_path / "cache")) == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["train"]["n"] == 14 and report["train"]["skipped"] == 1  # only the broken clip is skipped
+    trained = MultimodalSentimentModel.from_pretrained(str(out))
+    assert (trained.config.audio_backbone, trained.config.video_backbone) == ("whisper", "face_cnn")
+    from training.data import load_meld
+    from training.featurize import Featurizer
+
+    feats = Featurizer(trained, tmp_path / "cache")(load_meld(meld_root / "dev_sent_emo.csv"))
+    assert feats.present["audio"].all() and feats.items["audio"][0].shape == (2 * trained.config.whisper_width,)

@@ -1,9 +1,9 @@
 """Evaluate one branch (or the fused answer) of a model on labelled files: a CSV with path,emotion and optional
 sentiment and text columns, whose paths are audio files, videos or still images (relative to the CSV).
 
-The inputs are prepared as in use: speech trimmed by the recogniser's VAD, then the Whisper encoder's pooled
-states (voice); the largest face of frames sampled across the clip, or of the image (face; a tight crop in which
-no face is found is the face itself); the text column (text).
+The inputs are prepared as in use, by the same processors (mmsa.processors): the whole file's speech for the
+voice; the face in frames sampled across the clip, or in the image (a tight crop in which no face is found is the
+face itself); the text column for the words.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmsa import features
 from mmsa.labels import EMOTIONS, emotion_id, sentiment_id
-from mmsa.faces import FRAME_SIDE as FACE_FRAME_SIDE
 from mmsa.media import MediaError, decode_audio, iter_span_frames, probe
+from mmsa.processors import batch_inputs, processors_for
 
 from .data import DataError, read_csv
 
@@ -46,31 +45,22 @@ def load_rows(csv_path: str | Path, encoding: str | None = None) -> list[dict]:
     return out
 
 
-def voice_input(model, whisper, path: Path) -> np.ndarray | None:
-    from .voice import trim_to_speech
-
-    audio = decode_audio(path)
-    return features.voice_features(whisper, trim_to_speech(audio)) if audio.size else None
-
-
-def face_input(model, path: Path) -> np.ndarray | None:
-    """(num_frames, size, size) crops, or None when no face is found in a video."""
+def face_input(processor, path: Path) -> np.ndarray | None:
+    """The face branch's item for a still image or a video (frames sampled across all of it), or None when no face
+    is found in a video."""
     import cv2
 
-    from mmsa.faces import image_face, utterance_faces
-
-    cfg = model.config
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise MediaError(f"{path.name}: not a readable image")
-        return np.repeat(image_face(image, cfg.face_size)[None], cfg.num_frames, axis=0)
+        return processor.read_image(image)
     info = probe(path)
     if not info.has_video:
         return None
-    frames = next((f for _, f in iter_span_frames(path, [(0.0, info.duration)], cfg.num_frames, FACE_FRAME_SIDE,
-                                                  square=False)), None)
-    return utterance_faces(frames, cfg.face_size)[0] if frames is not None else None
+    frames = next((f for _, f in iter_span_frames(path, [(0.0, info.duration)], processor.config.num_frames,
+                                                  processor.side, square=processor.square)), None)
+    return processor.read(frames)
 
 
 def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = None,
@@ -88,28 +78,23 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
     if "video" in wanted and "video" in cfg.modalities and cfg.video_backbone != "face_cnn":
         raise ValueError("--branch face reads face crops; this model's video branch reads whole frames")
     rows = load_rows(csv_path, encoding)
-    whisper = None
-    if "audio" in wanted and "audio" in cfg.modalities:
-        from mmsa.loading import whisper_source
-        from mmsa.transcribe import load_asr
-
-        whisper = load_asr(whisper_source(cfg.whisper_encoder))
+    procs = processors_for(model)  # the voice branch loads its Whisper encoder on first use
     kept, skipped = [], []
     for row in rows:
         try:
             if "audio" in cfg.modalities and "audio" in wanted:
-                row["voice"] = voice_input(model, whisper, row["path"])
+                audio = decode_audio(row["path"])
+                row["audio"] = procs["audio"].read(audio if audio.size else None)
             if "video" in cfg.modalities and "video" in wanted:
-                row["face"] = face_input(model, row["path"])
+                row["video"] = face_input(procs["video"], row["path"])
         except (MediaError, OSError) as e:
             skipped.append(f"{row['path'].name}: {e}")
             continue
-        have = {"text": bool(row["text"]) and "text" in cfg.modalities,
-                "audio": row.get("voice") is not None, "video": row.get("face") is not None}
-        if not any(have[m] for m in wanted):
+        if "text" in cfg.modalities and "text" in wanted:
+            row["text_item"] = procs["text"].read(row["text"])
+        if not any(row.get("text_item" if m == "text" else m) is not None for m in wanted):
             skipped.append(f"{row['path'].name}: no {branch} input (no speech, face or text)")
             continue
-        row["have"] = have
         kept.append(row)
     if not kept:
         raise DataError(f"{Path(csv_path).name}: no row has {branch} input; e.g. {skipped[:2]}")
@@ -117,22 +102,9 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
     model.eval()
     for s in range(0, len(kept), batch_size):
         batch = kept[s:s + batch_size]
-        inputs: dict = {"present": {}}
-        if "text" in cfg.modalities:
-            tok = features.tokenize(model.tokenizer, [r["text"] if "text" in wanted else "" for r in batch], cfg)
-            inputs.update(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"],
-                          token_type_ids=tok.get("token_type_ids"))
-            inputs["present"]["text"] = torch.tensor([r["have"]["text"] and "text" in wanted for r in batch])
-        if "audio" in cfg.modalities:
-            width = 2 * cfg.whisper_width
-            inputs["audio"] = torch.from_numpy(np.stack([r.get("voice") if r["have"]["audio"] and "audio" in wanted
-                                                         else np.zeros(width, np.float32) for r in batch]))
-            inputs["present"]["audio"] = torch.tensor([r["have"]["audio"] and "audio" in wanted for r in batch])
-        if "video" in cfg.modalities:
-            empty = np.zeros((cfg.num_frames, cfg.face_size, cfg.face_size), np.uint8)
-            inputs["video"] = torch.stack([features.face_tensor(r["face"] if r["have"]["video"] and "video" in wanted
-                                                                else empty) for r in batch])
-            inputs["present"]["video"] = torch.tensor([r["have"]["video"] and "video" in wanted for r in batch])
+        # a branch not evaluated is absent from every row, so it casts no vote
+        items = {m: [r.get("text_item" if m == "text" else m) for r in batch] for m in procs if m in wanted}
+        inputs = batch_inputs(procs, items)
         with torch.inference_mode():
             out = model(**inputs)
             if branch == "fused":

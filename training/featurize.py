@@ -1,8 +1,10 @@
-"""Examples -> model inputs, through mmsa.features (the app's own preprocessing), with an on-disk cache.
+"""Examples -> model inputs, through mmsa.processors (the app's own input contract per branch), with an on-disk
+cache.
 
-What is cached depends on what is frozen: a frozen text or video backbone is run once and its outputs are kept;
-the trainable audio branch keeps its log-mel input. Keys cover the clip (path, size, mtime, span) and every
-setting that changes the result (preprocessing and a digest of the backbone's weights), so a changed config or
+Each clip is read once per branch by that branch's processor (log-mel or Whisper voice states; frames or face
+crops). What is cached depends on what is frozen: a frozen text or video backbone is run once and its outputs are
+kept; otherwise the processor's item is. Keys cover the clip (path, size, mtime, span) and every setting that
+changes the result (the processor's signature and a digest of a frozen backbone's weights), so a changed config or
 clip misses the cache instead of reusing stale features.
 """
 
@@ -21,13 +23,14 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from mmsa import features as F
-from mmsa.media import MediaError, SAMPLE_RATE, decode_audio, iter_span_frames, probe
+from mmsa.media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from mmsa.model import MultimodalSentimentModel
+from mmsa.processors import processors_for
 
 from .data import Dataset, Example
 
 logger = logging.getLogger("mmsa.training")
-CACHE_VERSION = 3  # bump when the cached format or the preprocessing code changes meaning
+CACHE_VERSION = 4  # bump when the cached format or the preprocessing code changes meaning
 
 
 def _digest(*parts) -> str:
@@ -85,10 +88,9 @@ class Features:
     texts: list[str] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
     text_features: torch.Tensor | None = None  # (n, hidden) when the text backbone is frozen
-    audio: torch.Tensor | None = None  # (n, n_mels, frames) float16
-    audio_lengths: torch.Tensor | None = None  # (n,)
     video_features: torch.Tensor | None = None  # (n, width) when the video backbone is frozen
-    video_frames: torch.Tensor | None = None  # (n, frames, size, size, 3) uint8 when it trains
+    # modality -> one processor item (or None) per example: audio always, video when its backbone trains
+    items: dict[str, list] = field(default_factory=dict)
     present: dict[str, torch.Tensor] = field(default_factory=dict)
     emotion: torch.Tensor | None = None
     sentiment: torch.Tensor | None = None
@@ -106,11 +108,10 @@ class Featurizer:
         cfg = self.cfg
         self.frozen_text = "text" in cfg.modalities and cfg.text_trainable_layers == 0 and cfg.text_lora_rank == 0
         self.frozen_video = "video" in cfg.modalities and not cfg.video_trainable and cfg.video_backbone != "tiny3d"
-        self.sig = {
-            "audio": _digest(CACHE_VERSION, cfg.sample_rate, cfg.n_mels, cfg.n_fft, cfg.hop_length,
-                             cfg.audio_max_frames),
-            "frames": _digest(CACHE_VERSION, cfg.num_frames, cfg.frame_size),
-        }
+        self.procs = processors_for(model)  # the voice processor loads its Whisper encoder on first use
+        self.sig = {m: _digest(CACHE_VERSION, p.signature()) for m, p in self.procs.items() if m != "text"}
+        if "video" in self.sig:
+            self.sig["frames"] = self.sig.pop("video")
         if self.frozen_text:
             self.sig["text"] = _digest(CACHE_VERSION, cfg.text_config, cfg.text_pooling, cfg.text_max_length, cfg.text_style,
                                        cfg.dialogue_context, weights_digest(model.text_encoder.backbone))
@@ -153,33 +154,27 @@ class Featurizer:
         out = Features(examples=kept, texts=[e.text for e in kept], contexts=[e.context for e in kept])
         out.emotion = torch.tensor([e.emotion for e in kept], dtype=torch.long)
         out.sentiment = torch.tensor([e.sentiment for e in kept], dtype=torch.long)
-        n = len(kept)
         if "text" in cfg.modalities:
-            out.present["text"] = torch.tensor([bool(F.normalize_text(t)) for t in out.texts], dtype=torch.bool)
+            # the text processor's presence rule, as in the app
+            out.present["text"] = torch.tensor([self.procs["text"].read(t) is not None for t in out.texts],
+                                               dtype=torch.bool)
             if self.frozen_text:
                 out.text_features = self._text_features(out.texts, out.contexts, desc)
         if want_audio:
-            out.audio = torch.zeros(n, cfg.n_mels, cfg.audio_max_frames, dtype=torch.float16)
-            out.audio_lengths = torch.ones(n, dtype=torch.long) * cfg.audio_max_frames
-            for i, a in enumerate(audio_rows):
-                if a is not None:
-                    out.audio[i, :, :a.shape[1]] = a.to(torch.float16)
-                    out.audio_lengths[i] = a.shape[1]
+            out.items["audio"] = audio_rows
             out.present["audio"] = torch.tensor(has_audio, dtype=torch.bool)
         if want_video:
             if self.frozen_video:
                 width = next((v.shape[0] for v in video_rows if v is not None), 1)
-                out.video_features = torch.zeros(n, width)
+                out.video_features = torch.stack([v if v is not None else torch.zeros(width) for v in video_rows]) \
+                    if video_rows else torch.zeros(0, width)
             else:
-                out.video_frames = torch.zeros(n, cfg.num_frames, cfg.frame_size, cfg.frame_size, 3,
-                                               dtype=torch.uint8)
-            for i, v in enumerate(video_rows):
-                if v is not None:
-                    (out.video_features if self.frozen_video else out.video_frames)[i] = v
+                out.items["video"] = video_rows
             out.present["video"] = torch.tensor(has_video, dtype=torch.bool)
         return out
 
     def _clip_features(self, e: Example, want_audio: bool, want_video: bool):
+        """(audio item, video item or frozen video features) of one example's span; None where it has none."""
         ident = self._clip_id(e)
         a_key = _digest(self.sig["audio"], ident) if want_audio else None
         v_kind = "video" if self.frozen_video else "frames"
@@ -193,29 +188,33 @@ class Featurizer:
             if end <= start:
                 raise MediaError(f"{e.clip}: span {start}-{e.end} is outside the clip ({info.duration:.2f} s)")
             if want_audio and a is None:
+                item = None
                 if info.has_audio:
                     wav = decode_audio(e.clip, SAMPLE_RATE, max_seconds=end + 0.5)
-                    seg = wav[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-                    a = {"mel": F.log_mel(seg, self.cfg).to(torch.float16)} if seg.size >= self.cfg.n_fft else {}
-                else:
-                    a = {}
+                    item = self.procs["audio"].read(wav[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)])
+                # log-mels are stored as float16 (half the disk and memory); the collator widens them again
+                a = {"item": _as_tensor(item, half=True)} if item is not None else {}
                 self.cache.put("audio", a_key, a)
             if want_video and v is None:
+                video = self.procs["video"]
                 frames = None
                 if info.has_video:
                     frames = next((f for _, f in iter_span_frames(e.clip, [(start, end)], self.cfg.num_frames,
-                                                                  self.cfg.frame_size)), None)
-                if frames is None:
+                                                                  video.side, square=video.square)), None)
+                item = video.read(frames)
+                if item is None:
                     v = {}
                 elif self.frozen_video:
-                    x = F.frames_to_tensor(frames, self.cfg.frame_norm).unsqueeze(0)
+                    x = video.collate([item])[0]["video"]
                     with torch.inference_mode():
-                        v = {"features": self.model.video_encoder.embed(x)[0].float()}
+                        v = {"item": self.model.video_encoder.embed(x)[0].float()}
                 else:
-                    v = {"frames": torch.from_numpy(np.ascontiguousarray(frames))}
+                    v = {"item": torch.from_numpy(np.ascontiguousarray(item))}
                 self.cache.put(v_kind, v_key, v)
-        a_t = a.get("mel") if a else None
-        v_t = (v.get("features") if self.frozen_video else v.get("frames")) if v else None
+        a_t = _item_of(a.get("item")) if a else None
+        v_t = v.get("item") if v else None
+        if v_t is not None and not self.frozen_video:
+            v_t = v_t.numpy()
         return a_t, v_t
 
     def _text_features(self, texts: list[str], contexts: list[str], desc: str) -> torch.Tensor:
@@ -240,3 +239,15 @@ class Featurizer:
                 self.cache.put("text", keys[i], {"pooled": rows[i]})
         hidden = self.model.text_encoder.backbone.config.hidden_size
         return torch.stack(rows) if rows else torch.zeros(0, hidden)
+
+
+def _as_tensor(item, half: bool) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(item)) if not isinstance(item, torch.Tensor) else item
+    return t.to(torch.float16) if half and t.dim() == 2 else t.contiguous()  # only spectrograms are halved
+
+
+def _item_of(t: torch.Tensor | None):
+    """A cached audio item back in the processor's own type: log-mels stay tensors, voice vectors are arrays."""
+    if t is None:
+        return None
+    return t if t.dim() == 2 else t.numpy()

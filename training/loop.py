@@ -8,37 +8,33 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from mmsa import features as F
 from mmsa.model import MultimodalSentimentModel
+from mmsa.processors import batch_inputs, processors_for
 
 from .featurize import Features
 
 
 class Collator:
-    """Indices -> a model batch (tokens made here when the text backbone trains)."""
+    """Indices -> a model batch, through the branches' processors (mmsa.processors) as at inference; a frozen
+    backbone's cached outputs stand in for its inputs."""
 
     def __init__(self, feats: Features, model: MultimodalSentimentModel, modality_dropout: float = 0.0):
         self.f, self.model, self.cfg = feats, model, model.config
+        self.procs = processors_for(model)
         self.modality_dropout = modality_dropout
 
     def __call__(self, idx: list[int]) -> dict:
-        f, cfg = self.f, self.cfg
+        f = self.f
         i = torch.tensor(idx, dtype=torch.long)
-        batch: dict = {"present": {m: f.present[m][i].clone() for m in f.present}}
-        if "text" in cfg.modalities:
-            if f.text_features is not None:
-                batch["text_features"] = f.text_features[i]
-            else:
-                tok = F.tokenize(self.model.tokenizer, [f.texts[j] for j in idx], cfg, [f.contexts[j] for j in idx])
-                batch.update(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"],
-                             token_type_ids=tok.get("token_type_ids"))
-        if f.audio is not None:
-            batch.update(audio=f.audio[i].float(), audio_lengths=f.audio_lengths[i])
+        items: dict[str, list] = {m: [rows[j] for j in idx] for m, rows in f.items.items()}
+        if "text" in self.procs and f.text_features is None:
+            items["text"] = [self.procs["text"].read(f.texts[j], f.contexts[j]) for j in idx]
+        batch = batch_inputs({m: p for m, p in self.procs.items() if m in items}, items)
+        if f.text_features is not None:
+            batch["text_features"] = f.text_features[i]
         if f.video_features is not None:
             batch["video_features"] = f.video_features[i]
-        elif f.video_frames is not None:
-            frames = f.video_frames[i]
-            batch["video"] = torch.stack([F.frames_to_tensor(c.numpy(), cfg.frame_norm) for c in frames])
+        batch["present"] = {m: f.present[m][i].clone() for m in f.present}
         if self.modality_dropout > 0:
             # hide a modality now and then so the learned placeholder stands for "missing", as at inference
             for m, mask in batch["present"].items():

@@ -42,10 +42,10 @@ class Splits:
 def build_model(args: argparse.Namespace):
     """A fresh model from a preset and the flags, or the --init-from model."""
     from mmsa.loading import offline_text_backbone
-    from mmsa.model import MultimodalSentimentModel
+    from mmsa.model import MultimodalSentimentModel, load_model
 
-    if args.init_from:
-        model = MultimodalSentimentModel.from_pretrained(args.init_from)
+    if args.init_from:  # a starter name ("starter", "starter-text"), a model folder or a Hub id
+        model, _ = load_model(args.init_from)
         if args.text_style:
             model.config.text_style = args.text_style
         return model

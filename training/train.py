@@ -47,7 +47,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--encoding", help="text encoding of the CSVs (default: UTF-8, else Windows-1252)")
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=["cpu", "seed"], default="cpu")
-    m.add_argument("--init-from", help="start from this mmsa model (Hub id or folder) instead of a preset")
+    m.add_argument("--init-from", help="start from this mmsa model (starter, starter-text, a Hub id or a folder) instead of a preset")
     m.add_argument("--modalities", default="text,video,audio", help="comma-separated subset of text,video,audio")
     m.add_argument("--text-backbone", help="Hub id or folder (default: the preset's; offline: packaged MiniLM)")
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mmsa.labels import emotion_id
+from mmsa.media import SAMPLE_RATE
 
 from .branches import branch_model, calibrate_and_save, train_branch
 from .data import DataError
@@ -54,15 +55,7 @@ def ravdess_files(location: str | Path) -> list[tuple[Path, int, int]]:
     return out
 
 
-def trim_to_speech(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
-    """From the first to the last speech the recogniser's own VAD hears, as utterance spans are in use."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    spans = get_speech_timestamps(audio, VadOptions(speech_pad_ms=100), sampling_rate=sample_rate)
-    return audio[spans[0]["start"]:spans[-1]["end"]] if spans else audio
-
-
-def room_impulse(rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+def room_impulse(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A synthetic room: exponentially decaying noise with RT60 between 0.2 and 0.7 s."""
     rt60 = rng.uniform(0.2, 0.7)
     t = np.arange(int(rt60 * sample_rate)) / sample_rate
@@ -77,7 +70,7 @@ def augmented(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     x = torch.from_numpy(audio)
     speed = rng.choice(SPEEDS)  # ratios of small integers keep the resampling filter short
-    x = torchaudio.functional.resample(x, int(16000 * speed), 16000) if speed != 1.0 else x
+    x = torchaudio.functional.resample(x, int(SAMPLE_RATE * speed), SAMPLE_RATE) if speed != 1.0 else x
     y = x.numpy()
     if rng.random() < 0.5:
         from scipy.signal import fftconvolve
@@ -92,7 +85,7 @@ def augmented(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def featurize(files, whisper, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(clean features, labels, actors, augmented features (n, copies, width)) for the files."""
-    from mmsa.features import voice_features
+    from mmsa.features import trim_to_speech, voice_features
     from mmsa.media import decode_audio
 
     rng = np.random.default_rng(seed)
