@@ -6,12 +6,14 @@ server; the README lists them all), plus GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
-import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -30,10 +32,7 @@ try:
 except SettingsError as e:  # the page says which variable is wrong instead of failing to start
     SETTINGS, SETTINGS_ERROR = Settings(), str(e)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-# the app's own download files live here, one folder per analysis, removed after an hour (Gradio copies what
-# it serves into its own cache, which delete_cache empties on the same schedule)
-EXPORT_ROOT = Path(tempfile.gettempdir()) / "mmsa-exports"
-CACHE_TTL_S = 3600
+CACHE_TTL_S = 3600  # Gradio's cache of served files is emptied on this schedule
 
 
 def _load() -> tuple[Analyzer | None, str | None]:
@@ -61,11 +60,61 @@ def _public(text: str) -> str:
     return text
 
 
+warnings.simplefilter("ignore", RuntimeWarning)  # numerical warnings name files of the installation in the log
 ANALYZER, LOAD_ERROR = _load()
 LICENCE = getattr(ANALYZER.model.config, "license", "") if ANALYZER else ""
-# the face crops of recent analyses, for the page's gallery (the JSON contract carries no images)
-FACES: OrderedDict[str, list] = OrderedDict()
-FACES_KEPT = 16
+
+
+class Recent:
+    """What the page shows beside the JSON of the last few analyses made here: their face crops (the contract
+    carries no images) and their download files. The files live in one folder per process under Gradio's temp
+    folder, one sub-folder per analysis, written once and removed when the analysis drops out of the list; a result
+    this server did not make gets no files, so no caller can make the page write without analysing."""
+
+    KEPT = 16
+
+    def __init__(self):
+        self.items: OrderedDict[str, dict] = OrderedDict()
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            base = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+            base.mkdir(parents=True, exist_ok=True)
+            self._root = Path(tempfile.mkdtemp(prefix="mmsa-exports-", dir=base))
+            atexit.register(shutil.rmtree, self._root, True)
+        return self._root
+
+    def add(self, key: str, faces: list) -> None:
+        self.items[key] = {"faces": faces, "files": None}
+        self.items.move_to_end(key)
+        while len(self.items) > self.KEPT:
+            _, old = self.items.popitem(last=False)
+            if old["files"]:
+                shutil.rmtree(Path(old["files"][0]).parent, ignore_errors=True)
+
+    def faces(self, key: str) -> list:
+        return self.items[key]["faces"] if key in self.items else []
+
+    def files(self, key: str, analysis: Analysis) -> list[str]:
+        """The downloads (JSON, CSV, SRT, VTT last) of an analysis made here, written on first ask; [] otherwise."""
+        item = self.items.get(key)
+        if item is None:
+            return []
+        if item["files"] is None:
+            folder = Path(tempfile.mkdtemp(dir=self.root))
+            stem = Path(analysis.source or "analysis").stem or "analysis"
+            files = []
+            for fmt in ("json", "csv", "srt", "vtt"):
+                path = folder / f"{stem}.{fmt}"
+                path.write_text(export.export(analysis, fmt), encoding="utf-8")
+                files.append(str(path))
+            item["files"] = files
+        return item["files"]
+
+
+RECENT = Recent()
 
 
 def _key(result: dict) -> str:
@@ -96,23 +145,8 @@ def analyze(video: str | None, progress: gr.Progress = gr.Progress()) -> dict:
         raise gr.Error(f"The analysis failed unexpectedly ({type(e).__name__}). Try another file.") from e
     result = analysis.to_dict()
     result["source"] = Path(_public(result.get("source", ""))).name
-    FACES[_key(result)] = [u.face for u in analysis.utterances]
-    while len(FACES) > FACES_KEPT:
-        FACES.popitem(last=False)
+    RECENT.add(_key(result), [u.face for u in analysis.utterances])
     return result
-
-
-def _export_folder() -> Path:
-    """A new folder for one analysis's downloads; folders older than CACHE_TTL_S are removed first."""
-    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in EXPORT_ROOT.iterdir():
-        try:
-            if now - old.stat().st_mtime > CACHE_TTL_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            continue
-    return Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
 
 
 def render(video: str | None, result: dict | None):
@@ -123,27 +157,20 @@ def render(video: str | None, result: dict | None):
         analysis = Analysis.from_dict(result)
     except (KeyError, TypeError, ValueError) as e:
         raise gr.Error("The result could not be displayed: it is not an mmsa analysis.") from e
-    faces = FACES.get(_key(result), [])
-    for u, face in zip(analysis.utterances, faces):
+    key = _key(result)
+    for u, face in zip(analysis.utterances, RECENT.faces(key)):
         u.face = face
     strip = views.face_strip(analysis)
     emotion, sentiment = views.overall_labels(analysis)
     headers, modality_rows = views.modality_rows(analysis)
-    out_dir = _export_folder()
-    stem = Path(analysis.source or "analysis").stem or "analysis"
-    files = []
-    for fmt in ("json", "csv", "srt"):
-        path = out_dir / f"{stem}.{fmt}"
-        path.write_text(export.export(analysis, fmt), encoding="utf-8")
-        files.append(str(path))
-    vtt = out_dir / f"{stem}.vtt"
-    vtt.write_text(export.to_vtt(analysis), encoding="utf-8")
-    playback = gr.Video(value=video, subtitles=str(vtt)) if video else gr.skip()
+    files = RECENT.files(key, analysis)
+    vtt = files[-1] if files else None
+    playback = gr.Video(value=video, subtitles=vtt) if video and vtt else gr.skip()
     return (
         views.model_note(analysis, LICENCE), emotion, sentiment, views.timeline_figure(analysis),
         views.highlighted_transcript(analysis), views.utterance_rows(analysis),
         # only worth a table when at least two branches can disagree
-        gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files,
+        gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files[:3],
         gr.Image(value=strip, visible=strip is not None),
         # who said it: only when the voices told more than one person apart, so one speaker looks as before
         gr.Dataframe(value=views.speaker_rows(analysis), headers=views.SPEAKER_HEADERS,

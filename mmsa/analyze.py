@@ -25,6 +25,7 @@ from .transcribe import (Span, asr_display_name, available_cores, default_asr, f
 
 logger = logging.getLogger("mmsa")
 
+MODALITY_NAMES = {"text": "words", "audio": "voice", "video": "picture", "fused": "fused"}
 BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead, bounds memory
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
@@ -68,6 +69,8 @@ class Analyzer:
             self.voice = self.asr if os.path.abspath(self.asr_name) == os.path.abspath(source) or \
                 self.asr_name == source else load_asr(source, self.threads)
         self.processors = processors_for(self.model, whisper=self.voice)  # what each branch reads, as in training
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number of utterances >= 1, got {batch_size!r}")
         self.batch_size = batch_size
         # read now, not at import: batch jobs and endpoints set MMSA_MAX_DURATION in their environment
         self.max_duration = max_duration if max_duration is not None else Settings.from_env().max_duration
@@ -186,14 +189,14 @@ class Analyzer:
         boxes: dict[int, tuple[float, ...] | None] = {}  # span -> where the face was, as fractions of the frame
         results: list[UtteranceResult | None] = [None] * n
         done = 0
+        unusable: dict[str, int] = {}  # branch -> utterances whose answer was not a number (left out)
 
         def run_batch(lo: int, hi: int) -> None:
             nonlocal done
             with stage("features"):
                 inputs = self._inputs(spans, lo, hi, audio, frames)
             with stage("model"), torch.inference_mode():
-                out = self.model(**inputs)
-                probs = self.model.probabilities(out)
+                out, probs = self._forward_finite(inputs, unusable)
             for j, i in enumerate(range(lo, hi)):
                 results[i] = self._result(spans[i], out, probs, j)
                 face = frames.pop(i, None)
@@ -234,6 +237,9 @@ class Analyzer:
                 warnings.append("video frames could not be decoded: analysed without the picture")
         while done < n:
             run_batch(done, min(done + self.batch_size, n))
+        for m, count in unusable.items():
+            warnings.append(f"the {MODALITY_NAMES.get(m, m)} branch gave no usable answer for {count} utterance(s) "
+                            f"(not a number): it was left out of those")
         if self.faces and frames_read:
             faceless = sum(1 for r in results if r is not None and "video" not in r.modalities)
             if faceless:
@@ -242,6 +248,36 @@ class Analyzer:
                 if r is not None:
                     r.face_track = track
         return [r for r in results if r is not None]
+
+    def _forward_finite(self, inputs: dict[str, Any], unusable: dict[str, int]):
+        """(model output, probabilities) of a batch in which no branch's answer is NaN or infinite: a branch that
+        gives one for an utterance is marked absent there and the batch is run again, so one broken input never
+        spoils the fused answer (nor the JSON, which cannot hold NaN)."""
+        out = self.model(**inputs)
+        present = inputs["present"]
+        changed = False
+        for m, logits in out.modality_logits.items():
+            finite = torch.isfinite(logits["emotion"]).all(1)
+            if logits.get("sentiment") is not None:
+                finite &= torch.isfinite(logits["sentiment"]).all(1)
+            bad = present[m] & ~finite
+            if bool(bad.any()):
+                present[m] = present[m] & ~bad
+                unusable[m] = unusable.get(m, 0) + int(bad.sum())
+                changed = True
+        probs = None
+        if not changed:
+            probs = self.model.probabilities(out)
+            rows = ~(torch.isfinite(probs["emotion"]).all(1) & torch.isfinite(probs["sentiment"]).all(1))
+            if bool(rows.any()):  # no branch to blame (learned fusion): those rows fall back to the prior
+                for m in present:
+                    present[m] = present[m] & ~rows
+                unusable["fused"] = unusable.get("fused", 0) + int(rows.sum())
+                changed = True
+        if changed:
+            out = self.model(**inputs)
+            probs = self.model.probabilities(out)
+        return out, probs
 
     def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,
                 frames: dict[int, np.ndarray | None]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .export import FORMATS
@@ -21,8 +22,32 @@ def _positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):  # nan would switch the limit off
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be > 0 and finite, in seconds; got {text}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def output_names(videos: list[str], fmt: str) -> list[str]:
+    """One output file name per video, all different: a stem seen before (d1/x.mp4 and d2/x.mp4) gets -2, -3, ..."""
+    names, taken = [], set()
+    for video in videos:
+        stem = Path(video).stem or "analysis"
+        name, n = f"{stem}.{fmt}", 1
+        while name.lower() in taken:  # case-insensitive: macOS and Windows folders would merge X.json and x.json
+            n += 1
+            name = f"{stem}-{n}.{fmt}"
+        taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -39,7 +64,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                    help="output file (one video) or folder (several); default: standard output")
     a.add_argument("--max-duration", type=_positive_float, default=settings.max_duration,
                    help=f"longest file accepted, seconds (default $MMSA_MAX_DURATION or {Settings.max_duration:g})")
-    a.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")
+    a.add_argument("--batch-size", type=_positive_int, default=16, help="utterances per forward pass")
     a.add_argument("--no-speakers", action="store_true", help="do not tell speakers apart (no S1, S2, ...)")
 
     i = sub.add_parser("init-model", help="write an untrained model folder of a preset")
@@ -78,7 +103,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if into_folder:
         out.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for video in args.videos:
+    names = output_names(args.videos, args.format)
+    for video, name in zip(args.videos, names):
         bar = tqdm(total=100, desc=Path(video).name[:40], unit="%", file=sys.stderr, leave=False,
                    disable=not sys.stderr.isatty())
 
@@ -105,7 +131,7 @@ def _analyze(args: argparse.Namespace) -> int:
         if out is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         else:
-            target = out / f"{Path(video).stem}.{args.format}" if into_folder else out
+            target = out / name if into_folder else out
             target.write_text(text, encoding="utf-8")
             print(f"wrote {target}", file=sys.stderr)
     if failures:
@@ -141,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     args = build_parser(settings).parse_args(argv)
+    if not args.verbose:  # numerical warnings name files inside the installation; the notes say what matters
+        warnings.simplefilter("ignore", RuntimeWarning)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     for noisy in ("faster_whisper", "httpx", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -26,7 +26,7 @@ VIDEO_BACKBONES: tuple[str, ...] = VIDEO_BACKBONES_3D + VIDEO_BACKBONES_2D + ("t
 # of the Whisper encoder's states (the encoder named by whisper_encoder), then a small MLP
 AUDIO_BACKBONES: tuple[str, ...] = ("mel_cnn", "whisper")
 # "learned": branch embeddings concatenated and fused by layers trained on co-labelled clips; "late": each branch
-# is a calibrated classifier on its own and the fused answer pools their probabilities (see model.late_fusion)
+# is a calibrated classifier on its own and the fused answer pools their probabilities (see mmsa.fusion)
 FUSIONS: tuple[str, ...] = ("learned", "late")
 # Whisper encoder widths, for the voice branch's input size (mean and std are concatenated: twice this)
 WHISPER_WIDTHS: dict[str, int] = {"tiny.en": 384, "tiny": 384, "base.en": 512, "base": 512}

@@ -1,7 +1,8 @@
 """Faces in video frames: OpenCV's Haar cascade (it ships inside opencv-python-headless 4.x, so it works offline)
 finds the largest face of a frame, which is cropped to a grayscale square as FER2013 frames its faces.
 
-The largest face stands for the speaker until speaker turns exist.
+The largest face of an utterance's frames is taken for its speaker's (mmsa.face_tracks links faces to speakers
+only where that is unambiguous).
 """
 
 from __future__ import annotations

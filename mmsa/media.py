@@ -24,6 +24,8 @@ MIN_DURATION_S = 0.05  # shorter than this there is nothing to hear or see
 DURATION_GRACE_S = 1.0  # containers overshoot by a few ms: a "10 minute" file must pass a 10 minute limit
 SHORT_STREAM_RATIO = 0.9  # a stream that decodes to less than this share of its stated length gets a warning
 SHORT_STREAM_MIN_S = 0.5  # ... when the gap is at least this long
+MAX_ASPECT = 4.0  # sampled frames are at most this many times longer than their shorter side, bounding memory
+MAX_PEAK = 1.5  # float audio may overshoot full scale (1.0) a little; far beyond that it is broken, not loud
 SKIP_AHEAD_S = 1.0  # the frame reader skips non-reference frames while the next sampled time is further ahead
 # FFmpeg demuxers that read one self-contained file (names as FFmpeg matches them). Not here, on purpose: hls,
 # dash, concat, image2 (file patterns), tee and every network or device input, which open further files or URLs.
@@ -172,56 +174,57 @@ def _clock(seconds: float) -> str:
 def _decoded(container, stream, counts: dict[str, int]) -> Iterator:
     """Frames of one stream, packet by packet: a damaged packet is skipped and counted, not fatal; a stream
     that breaks off ends the iteration (counts["cut"] = 1)."""
-    import av
-
-    try:
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                counts["bad"] = counts.get("bad", 0) + 1
-                continue
-            yield from frames
-    except av.error.FFmpegError as e:  # the container itself stops (truncated download)
-        logger.info("stream stops early: %s", _reason(e))
-        counts["cut"] = 1
+    return (frame for _, frame in _decoded_streams(container, [stream], counts))
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None,
                  stated_duration: float | None = None, warnings: list[str] | None = None) -> np.ndarray:
-    """The first audio stream, decoded once and resampled: mono float32, shape = (samples,).
+    """The audio, decoded once and resampled: mono float32, shape = (samples,). A file with several audio tracks
+    is read whole, and the track with the most speech is kept (the loudest when none has speech).
 
-    Damaged packets are skipped; when that happens, or the audio ends well before stated_duration (a cut file),
-    a sentence saying so is appended to warnings.
+    Damaged packets are skipped and unusable samples cleaned (clean_samples); when that happens, when another
+    track than the first was chosen, or the audio ends well before stated_duration (a cut file), a sentence saying
+    so is appended to warnings.
     """
     import av
 
-    chunks: list[np.ndarray] = []
     limit = None if max_seconds is None else int(max_seconds * sample_rate)
-    got = 0
     counts: dict[str, int] = {}
     with open_media(path) as container:
-        if not container.streams.audio:
+        streams = list(container.streams.audio)
+        if not streams:
             raise MediaError(f"{_name(path)}: has no audio stream")
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks: dict[int, list[np.ndarray]] = {s.index: [] for s in streams}
+        got = dict.fromkeys(chunks, 0)
+        resamplers = {s.index: av.AudioResampler(format="flt", layout="mono", rate=sample_rate) for s in streams}
+        for s in streams:
+            s.thread_type = "AUTO"
         try:
-            for frame in _decoded(container, stream, counts):
+            for index, frame in _decoded_streams(container, streams, counts):
+                if limit is not None and got[index] >= limit:
+                    if all(n >= limit for n in got.values()):
+                        break
+                    continue
                 frame.pts = None  # the resampler re-times frames itself; odd pts in the input upset it
-                for out in resampler.resample(frame):
+                for out in resamplers[index].resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
-                    chunks.append(chunk)
-                    got += chunk.size
-                if limit is not None and got >= limit:
-                    break
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                    chunks[index].append(chunk)
+                    got[index] += chunk.size
+            for index, resampler in resamplers.items():
+                for out in resampler.resample(None):
+                    chunks[index].append(out.to_ndarray().reshape(-1))
         except av.error.FFmpegError as e:
             raise MediaError(f"{_name(path)}: the audio could not be decoded ({_reason(e)})") from e
-    audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
-    audio = audio[:limit] if limit is not None else audio
-    notes = []
+    tracks = []
+    for s in streams:
+        audio = np.concatenate(chunks[s.index]).astype(np.float32, copy=False) if chunks[s.index] \
+            else np.zeros(0, np.float32)
+        tracks.append(audio[:limit] if limit is not None else audio)
+    chosen, why = (0, "") if len(tracks) == 1 else _track_with_speech(tracks, sample_rate)
+    audio, notes = clean_samples(tracks[chosen])
+    if len(tracks) > 1:
+        notes.insert(0, f"the file has {len(tracks)} audio tracks: track {chosen + 1} was read ({why}), the others "
+                        f"were not")
     if counts.get("bad"):
         notes.append(f"{counts['bad']} damaged audio packet(s) skipped")
     seconds = audio.size / sample_rate
@@ -234,6 +237,55 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_se
     return audio
 
 
+def _decoded_streams(container, streams, counts: dict[str, int]) -> Iterator:
+    """(stream index, frame) of several streams in one pass; damaged packets are skipped and counted."""
+    import av
+
+    try:
+        for packet in container.demux(*streams):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                counts["bad"] = counts.get("bad", 0) + 1
+                continue
+            for frame in frames:
+                yield packet.stream.index, frame
+    except av.error.FFmpegError as e:
+        logger.info("stream stops early: %s", _reason(e))
+        counts["cut"] = 1
+
+
+def _track_with_speech(tracks: list[np.ndarray], sample_rate: int) -> tuple[int, str]:
+    """The index of the track with the most speech (the recogniser's VAD), else of the loudest one; and why."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    tracks = [clean_samples(t)[0] for t in tracks]
+    speech = []
+    for t in tracks:
+        spans = get_speech_timestamps(t, VadOptions(), sampling_rate=sample_rate) if t.size else []
+        speech.append(sum(s["end"] - s["start"] for s in spans))
+    if max(speech) > 0:
+        return int(np.argmax(speech)), "the one with the most speech"
+    loudness = [float(np.sqrt(np.mean(t.astype(np.float64) ** 2))) if t.size else 0.0 for t in tracks]
+    return int(np.argmax(loudness)), "no track has speech; this one is the loudest"
+
+
+def clean_samples(audio: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Samples every later step can use: NaN and infinite samples (possible in float WAVs) become silence, and a
+    float stream louder than full scale is scaled back to it. Returns the audio and sentences saying what changed.
+    Left alone, one NaN makes every spectrogram and every probability NaN, and 1e30 overflows them."""
+    notes = []
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        audio = np.where(bad, np.float32(0.0), audio)
+        notes.append(f"{int(bad.sum())} audio sample(s) were not numbers (NaN or infinite) and were read as silence")
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > MAX_PEAK:
+        audio = audio / np.float32(peak)
+        notes.append(f"the audio is {peak:.3g} times louder than full scale: it was scaled back to full scale")
+    return audio.astype(np.float32, copy=False), notes
+
+
 def sample_times(start: float, end: float, n: int) -> np.ndarray:
     """n timestamps spread over [start, end], each at the centre of its 1/n slice. shape = (n,)"""
     span = max(end - start, 0.0)
@@ -241,14 +293,20 @@ def sample_times(start: float, end: float, n: int) -> np.ndarray:
 
 
 def scaled_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(width, height) with the shorter side scaled to size, aspect kept."""
-    scale = size / max(min(width, height), 1)
-    return max(size, round(width * scale)), max(size, round(height * scale))
+    """(width, height) with the shorter side scaled to size, aspect kept; the longer side never beyond
+    MAX_ASPECT * size (a 4096x8 stream would otherwise become 184,320 px wide), so the shorter one may end smaller."""
+    scale = min(size / max(min(width, height), 1), MAX_ASPECT * size / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def center_crop(frame: np.ndarray, size: int) -> np.ndarray:
-    """(h, w, 3) with min(h, w) == size -> (size, size, 3)."""
+    """(h, w, 3) with min(h, w) <= size -> (size, size, 3): the centre, padded with black where a side is short."""
     h, w = frame.shape[:2]
+    if h < size or w < size:
+        padded = np.zeros((max(h, size), max(w, size), *frame.shape[2:]), frame.dtype)
+        top, left = (padded.shape[0] - h) // 2, (padded.shape[1] - w) // 2
+        padded[top:top + h, left:left + w] = frame
+        frame, h, w = padded, padded.shape[0], padded.shape[1]
     top, left = (h - size) // 2, (w - size) // 2
     return frame[top:top + size, left:left + size]
 
@@ -277,6 +335,7 @@ def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float
     counts: dict[str, int] = {}
     ptr, last_rgb, last_ts, index = 0, None, None, 0
     out_size: tuple[int, int] | None = None
+    notes: list[str] = []
 
     def put(slot_ptr: int, rgb: np.ndarray) -> tuple[int, np.ndarray] | None:
         _, i, k = targets[slot_ptr]
@@ -302,12 +361,20 @@ def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float
             if last_ts is not None and 0 < ts - last_ts < 1.0:
                 frame_dur = ts - last_ts
             last_ts, index = ts, index + 1
+            if max(frame.width, frame.height) > MAX_FRAME_SIDE:  # every frame: a stream may change size part way
+                raise MediaError(f"{_name(path)}: the picture grows to {frame.width}x{frame.height} at "
+                                 f"{_clock(ts)}, larger than the supported {MAX_FRAME_SIDE}x{MAX_FRAME_SIDE}; "
+                                 f"downscale it first, e.g. ffmpeg -i in.mp4 -vf scale=1280:-2 out.mp4")
             # far from the next sampled time, frames no other frame refers to need not be decoded at all
             stream.codec_context.skip_frame = "NONREF" if targets[ptr][0] - ts > SKIP_AHEAD_S else "DEFAULT"
             if targets[ptr][0] > ts + frame_dur / 2:
                 continue  # not needed: no conversion at all
             # one output size per video (a stream that changes resolution part way is scaled to its first)
-            out_size = out_size or scaled_size(frame.width, frame.height, size)
+            if out_size is None:
+                out_size = scaled_size(frame.width, frame.height, size)
+                if max(frame.width, frame.height) > MAX_ASPECT * min(frame.width, frame.height):
+                    notes.append(f"the picture is {frame.width}x{frame.height}, far from a usual shape: it was "
+                                 f"read scaled to {out_size[0]}x{out_size[1]}")
             last_rgb = frame.to_ndarray(format="rgb24", width=out_size[0], height=out_size[1], interpolation="AREA")
             if square:
                 last_rgb = center_crop(last_rgb, size)
@@ -318,7 +385,6 @@ def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float
                     yield done
     if last_rgb is None:
         raise MediaError(f"{_name(path)}: no video frame could be decoded")
-    notes = []
     if counts.get("bad"):
         notes.append(f"{counts['bad']} damaged video packet(s) skipped")
     if ptr < len(targets):

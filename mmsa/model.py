@@ -32,12 +32,18 @@ _LOAD_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "tokenizer*", "vocab*", "special_to
 
 @dataclass
 class ModelOutput:
-    """Logits of one batch. modality_logits[m] = {"emotion": (batch, 7), "sentiment": (batch, 3)}."""
+    """Scores of one batch: emotion (batch, 7) and sentiment (batch, 3), fused and per branch
+    (modality_logits[m] = {"emotion": ..., "sentiment": ...}).
+
+    What the scores are depends on the fusion, and `kind` names it: "logits" (learned fusion: raw head outputs) or
+    "log_probs" (late fusion: each branch's calibrated log-probabilities and their pooled, normalised result).
+    Both are logits in the softmax sense, so model.probabilities() and cross-entropy read either the same way."""
 
     emotion_logits: torch.Tensor
     sentiment_logits: torch.Tensor
     present: dict[str, torch.Tensor]  # modality -> bool (batch,), which samples had it
     modality_logits: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    kind: str = "logits"
 
 
 class MultimodalSentimentModel(
@@ -241,7 +247,8 @@ class MultimodalSentimentModel(
             branch[m] = {"emotion": log_e, "sentiment": log_s}
         weights = self.config.branch_weights
         return ModelOutput(pool({m: b["emotion"] for m, b in branch.items()}, masks, weights),
-                           pool({m: b["sentiment"] for m, b in branch.items()}, masks, weights), masks, branch)
+                           pool({m: b["sentiment"] for m, b in branch.items()}, masks, weights), masks, branch,
+                           kind="log_probs")
 
     def parameter_groups(self, lr: float, backbone_lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """Optimizer groups: trainable backbone weights learn at backbone_lr, everything else at lr."""
@@ -332,7 +339,12 @@ class MultimodalSentimentModel(
             try:
                 model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
             except Exception as e:
-                raise FileNotFoundError(f"{folder.name}: tokenizer files are missing or unreadable ({e})") from e
+                # transformers' own text names the local folder (and a made-up Hub link): say what it means
+                if "trust_remote_code" in str(e) or "custom code" in str(e):
+                    raise ValueError(f"{folder.name}: its tokenizer needs custom code from the model folder, which "
+                                     f"mmsa never runs; save the model with a standard tokenizer") from e
+                raise FileNotFoundError(f"{folder.name}: tokenizer files are missing or unreadable "
+                                        f"({type(e).__name__})") from e
         return model.eval()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,31 @@ def _number(name: str, default: float, integer: bool = False) -> float:
         kind = "a whole number" if integer else "a number"
         raise SettingsError(f"{name}={raw!r} is not {kind}; unset it or give e.g. {name}={int(default)}") from None
     if not (value > 0 and math.isfinite(value)):
-        raise SettingsError(f"{name} must be a finite number > 0, got {raw!r}")
+        raise SettingsError(f"{name} must be > 0 and finite, got {raw!r}")
     return value
+
+
+_FILE_SIZE = re.compile(r"\s*([1-9][0-9]*)\s*(b|kb|mb|gb|tb)\s*", re.IGNORECASE)  # what Gradio's launch() reads
+
+
+def _file_size(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    match = _FILE_SIZE.fullmatch(raw)
+    if match is None:
+        raise SettingsError(f"{name}={raw!r} is not a file size; give a whole number and a unit (b, kb, mb, gb, "
+                            f"tb), e.g. {name}={default}")
+    return f"{match.group(1)}{match.group(2).lower()}"
+
+
+def _folder(name: str, default: Path) -> Path:
+    raw = os.environ.get(name, "").strip()
+    path = Path(raw).expanduser() if raw else default
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{name}={raw!r} is not a folder; give a folder mmsa may write to, e.g. "
+                            f"{name}=~/.cache/mmsa")
+    return path
 
 
 def _flag(name: str) -> bool:
@@ -74,11 +98,11 @@ class Settings:
             model=os.environ.get("MMSA_MODEL", "").strip() or None,
             asr=os.environ.get("MMSA_ASR", "").strip() or None,
             max_duration=_number("MMSA_MAX_DURATION", cls.max_duration),
-            max_file_size=os.environ.get("MMSA_MAX_FILE_SIZE", "").strip() or cls.max_file_size,
+            max_file_size=_file_size("MMSA_MAX_FILE_SIZE", cls.max_file_size),
             time_limit=_number("MMSA_TIME_LIMIT", cls.time_limit),
             queue_size=int(_number("MMSA_QUEUE_SIZE", cls.queue_size, integer=True)),
             mcp=_flag("MMSA_MCP"),
-            cache_dir=Path(os.environ.get("MMSA_CACHE_DIR", "").strip() or cls.cache_dir).expanduser(),
+            cache_dir=_folder("MMSA_CACHE_DIR", cls.cache_dir),
             project_url=url,
         )
 

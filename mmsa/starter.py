@@ -52,8 +52,12 @@ def _cache_root(cache_dir: Path) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
         return root
-    except OSError:  # read-only home (some containers): a private temp folder still works
-        return Path(tempfile.gettempdir()) / "mmsa-starter"
+    except OSError:  # read-only home (some containers): a temp folder still works
+        fallback = Path(tempfile.gettempdir()) / "mmsa-starter"
+        fallback.mkdir(parents=True, exist_ok=True)
+        logger.warning("the cache folder (MMSA_CACHE_DIR) cannot be written; the starter is assembled in a "
+                       "temporary folder instead")
+        return fallback
 
 
 def _fingerprint(folder: Path, minilm: Path) -> str:

@@ -9,6 +9,8 @@ from mmsa.media import MediaError
 from mmsa.synth import make_video
 from tests.helpers import SPEECH_WORDS
 
+pytestmark = pytest.mark.e2e  # real speech recognition, a browser or a moto server
+
 
 @pytest.fixture(scope="module")
 def analyzer(tiny_model):

@@ -9,6 +9,8 @@ import pytest
 
 from tests.helpers import SPEECH_WORDS, start_app
 
+pytestmark = pytest.mark.e2e  # real speech recognition, a browser or a moto server
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -229,20 +231,33 @@ def test_a_malformed_model_folder_shows_the_banner(tiny_model_dir, tmp_path):
         next(server, None)
 
 
-def test_download_folders_expire(tiny_model_dir, tmp_path):
+def test_downloads_are_per_process_bounded_and_only_for_analyses_made_here(tiny_model_dir, tmp_path, speech_video):
     import os
     import subprocess
     import sys
 
-    code = ("import os, time, app\n"
-            "old = app.EXPORT_ROOT / 'old'; old.mkdir(parents=True, exist_ok=True)\n"
-            "t = time.time() - 2 * app.CACHE_TTL_S; os.utime(old, (t, t))\n"
-            "new = app._export_folder()\n"
-            "print(old.exists(), new.is_dir(), app.demo.delete_cache)\n")
-    env = dict(os.environ, MMSA_MODEL=str(tiny_model_dir), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300, check=True).stdout.split()[-4:]
-    assert out == ["False", "True", "(3600,", "3600)"]
+    # render() is reachable through the queue API (the page calls it): it must not write for results it never made
+    code = ("import json, sys, app\n"
+            f"result = app.analyze({str(speech_video)!r})\n"
+            "forged = json.loads(json.dumps(result)); forged['utterances'][0]['text'] = 'not made here'\n"
+            "app.render(None, forged); print('forged', sorted(p.name for p in app.RECENT.root.iterdir()))\n"
+            "files = [app.render(None, result)[8] for _ in range(3)]\n"
+            "print('same', files[0] == files[1] == files[2], len(files[0]), list(app.RECENT.root.iterdir()) != [])\n"
+            "for i in range(app.Recent.KEPT): app.RECENT.add(str(i), [])\n"
+            "print('evicted', [p for p in app.RECENT.root.iterdir()])\n"
+            "print('root', app.RECENT.root.parent.name, app.demo.delete_cache, app.RECENT.root.name)\n")
+    env = dict(os.environ, MMSA_MODEL=str(tiny_model_dir), GRADIO_TEMP_DIR=str(tmp_path / "gradio"),
+               HF_HUB_OFFLINE="1")
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300, check=True).stdout.splitlines()[-4:] for _ in range(2)]
+    for lines in runs:
+        assert lines[0] == "forged []", lines
+        assert lines[1] == "same True 3 True", lines
+        assert lines[2] == "evicted []", lines
+        assert lines[3].startswith("root gradio (3600, 3600) mmsa-exports-"), lines
+    # each process had a folder of its own, removed when it ended: one instance never deletes another's files
+    assert runs[0][3] != runs[1][3]
+    assert list((tmp_path / "gradio").glob("mmsa-exports-*")) == []
 
 
 CREMA_D = Path(os.environ.get("MMSA_TEST_CLIPS", "/nonexistent"))

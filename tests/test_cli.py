@@ -15,6 +15,7 @@ def run(*args, env=None, timeout=300):
                           env=full_env, stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.e2e
 def test_analyze_json_to_stdout(tiny_model_dir, speech_video):
     proc = run("analyze", str(speech_video), "--model", str(tiny_model_dir))
     assert proc.returncode == 0, proc.stderr
@@ -24,6 +25,7 @@ def test_analyze_json_to_stdout(tiny_model_dir, speech_video):
     assert result["model"] == tiny_model_dir.name and result["asr"] == "tiny.en"
 
 
+@pytest.mark.e2e
 def test_model_and_format_from_env_and_flags(tiny_model_dir, speech_video, tmp_path):
     out = tmp_path / "subs.vtt"
     proc = run("analyze", str(speech_video), "--format", "vtt", "-o", str(out), env={"MMSA_MODEL": str(tiny_model_dir)})
@@ -32,6 +34,7 @@ def test_model_and_format_from_env_and_flags(tiny_model_dir, speech_video, tmp_p
     assert vtt.startswith("WEBVTT") and "-->" in vtt and "happy" in vtt.lower()
 
 
+@pytest.mark.e2e
 def test_several_files_one_bad_does_not_stop_the_others(tiny_model_dir, speech_video, tmp_path):
     bad = tmp_path / "not a video.mp4"
     bad.write_text("plain text")
@@ -49,6 +52,7 @@ def test_several_files_one_bad_does_not_stop_the_others(tiny_model_dir, speech_v
     assert sorted(p.name for p in out.iterdir()) == ["clip ünï.srt", "speech.srt"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", ["too_long", "huge", "missing_model", "bad_flag", "bad_duration"])
 def test_errors_are_messages_not_tracebacks(case, tiny_model_dir, speech_video, media_dir, tmp_path):
     if case == "too_long":

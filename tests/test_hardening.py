@@ -4,8 +4,10 @@ with the right warning. Nothing outside the file given is read, and no server pa
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mmsa.analyze import Analyzer
@@ -31,7 +33,7 @@ def corpus(tmp_path_factory, speech_video):
     d = tmp_path_factory.mktemp("corpus")
     c: dict[str, Path] = {}
     c["random"] = d / "random.mp4"
-    c["random"].write_bytes(os.urandom(50_000))
+    c["random"].write_bytes(np.random.default_rng(7).bytes(50_000))  # seeded: the same bytes probe the same everywhere
     c["empty"] = d / "empty.mp4"
     c["empty"].write_bytes(b"")
     c["text"] = d / "notes.mp4"
@@ -102,6 +104,7 @@ REFUSED = {  # case -> what the message must say
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_refused_with_a_message_that_names_the_file_and_the_problem(case, corpus, analyzer):
     with pytest.raises(MediaError) as err:
@@ -111,6 +114,7 @@ def test_refused_with_a_message_that_names_the_file_and_the_problem(case, corpus
     assert message.startswith(corpus[case].name) and str(corpus[case].parent) not in message
 
 
+@pytest.mark.e2e
 def test_one_damaged_audio_packet_loses_one_packet_not_the_audio(corpus, analyzer, speech_video):
     import av
 
@@ -126,6 +130,7 @@ def test_one_damaged_audio_packet_loses_one_packet_not_the_audio(corpus, analyze
     assert 0 <= (good_audio.size - bad_audio.size) / SAMPLE_RATE <= packet + 1e-3
 
 
+@pytest.mark.e2e
 def test_a_file_cut_in_half_says_so(corpus, analyzer, speech_video):
     info = probe(speech_video)
     result = analyzer.analyze(corpus["cut_half"])
@@ -133,6 +138,7 @@ def test_a_file_cut_in_half_says_so(corpus, analyzer, speech_video):
     assert any(f"of the {info.duration:.1f} s the file states" in w for w in result.warnings), result.warnings
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case,modalities", [("short_0.3", {"video", "audio"}), ("vfr", {"text", "audio", "video"}),
                                              ("many_channels", {"text", "audio"}),
                                              ("odd_name", {"text", "audio", "video"}),
@@ -170,6 +176,7 @@ def test_the_playlist_would_work_without_the_allow_list(tmp_path, elsewhere):
         assert container.format.name == "hls" and container.streams.audio
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["m3u8", "m3u8_relative", "ffconcat", "ffconcat_as_mp4", "srt_as_mp4"])
 def test_files_that_reference_other_files_are_refused(kind, tmp_path, elsewhere, analyzer):
     if kind == "m3u8":
@@ -191,6 +198,7 @@ def test_files_that_reference_other_files_are_refused(kind, tmp_path, elsewhere,
         assert "Playlists (.m3u8), concat lists" in str(err.value)
 
 
+@pytest.mark.e2e
 def test_protocol_names_are_paths_not_protocols(tmp_path, elsewhere, analyzer, monkeypatch):
     with pytest.raises(MediaError, match="file not found"):
         analyzer.analyze(f"concat:{elsewhere}|{elsewhere}")
@@ -203,6 +211,7 @@ def test_protocol_names_are_paths_not_protocols(tmp_path, elsewhere, analyzer, m
 
 
 # ---------------------------------------------------------------- frame decoding
+@pytest.mark.e2e
 def test_frames_are_scaled_in_the_converter(corpus):
     from mmsa.media import iter_span_frames
 
@@ -354,3 +363,174 @@ def test_decompression_bombs_and_oversized_archives_are_refused(tmp_path):
     # a real model folder (weights that barely compress) passes the default limits
     real = _tar(tmp_path / "real.tar.gz", {"config.json": b"{}", "model.safetensors": os.urandom(3_000_000)})
     assert (safe_extract(real, tmp_path / "ok") / "model.safetensors").stat().st_size == 3_000_000
+
+
+# ---------------------------------------------------------------- round 2: what a hostile-input probe found
+def _float_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """A 32-bit float WAV holding exactly these samples (ffmpeg would refuse to write NaN)."""
+    import struct
+
+    data = samples.astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)  # WAVE_FORMAT_IEEE_FLOAT, mono
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speech_samples(speech_video):
+    return decode_audio(speech_video)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("damage", ["nan", "inf", "huge"])
+def test_non_finite_or_absurd_audio_is_cleaned_and_said(damage, speech_samples, analyzer, tmp_path):
+    import json
+    import math
+
+    samples = speech_samples.copy()
+    if damage == "nan":
+        samples[8000:16000] = np.nan
+    elif damage == "inf":
+        samples[::1000] = np.inf
+    else:
+        samples = samples * 1e30
+    path = _float_wav(tmp_path / f"{damage}.wav", samples)
+    audio = decode_audio(path, warnings=(notes := []))
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.5, notes
+    assert notes and ("not numbers" in notes[0] or "louder than full scale" in notes[0]), notes
+    result = analyzer.analyze(path)
+    assert any("not numbers" in w or "louder than full scale" in w for w in result.warnings), result.warnings
+    text = json.dumps(result.to_dict(), allow_nan=False)  # raises on NaN: the JSON must be valid
+    assert "happy" in text.lower()
+    for u in result.utterances:
+        assert all(math.isfinite(v) for v in u.prediction.emotion_scores.values())
+
+
+@pytest.mark.e2e
+def test_a_branch_that_answers_nan_is_left_out_of_that_utterance(tiny_model, speech_video, monkeypatch):
+    import torch
+
+    from mmsa.model import MultimodalSentimentModel
+
+    model = MultimodalSentimentModel.tiny(fusion="late", derived_sentiment=["audio", "video"],
+                                          emotion_to_sentiment=[[1 / 3] * 3] * 7)
+    analyzer = Analyzer(model, speakers=False)
+    real = model.audio_encoder.forward
+
+    def broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return torch.full_like(out, float("nan"))
+
+    monkeypatch.setattr(model.audio_encoder, "forward", broken)
+    result = analyzer.analyze(speech_video)
+    assert any("voice branch gave no usable answer" in w for w in result.warnings), result.warnings
+    for u in result.utterances:
+        assert "audio" not in u.by_modality
+        assert all(np.isfinite(v) for v in u.prediction.emotion_scores.values())
+
+
+def test_extreme_aspect_ratios_are_read_small(tmp_path):
+    from mmsa.media import MAX_ASPECT, iter_span_frames
+
+    path = tmp_path / "thin.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=4096x8:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
+           "ultrafast", str(path))
+    notes: list[str] = []
+    for square, side in ((True, 112), (False, 360)):
+        (_, frames), = list(iter_span_frames(path, [(0.0, 1.0)], 4, side, notes, square=square))
+        assert max(frames.shape[1:3]) <= MAX_ASPECT * side
+        if square:
+            assert frames.shape == (4, side, side, 3)  # padded to the square the branch reads
+    assert any("4096x8, far from a usual shape" in n for n in notes), notes
+
+
+def test_a_picture_that_grows_part_way_is_refused_at_that_frame(tmp_path, analyzer):
+    small, big, path = tmp_path / "small.ts", tmp_path / "big.ts", tmp_path / "grows.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
+           "ultrafast", str(small))
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=5000x4000:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
+           "ultrafast", str(big))
+    path.write_bytes(small.read_bytes() + big.read_bytes())  # MPEG-TS segments join by concatenation
+    from mmsa.media import iter_span_frames
+
+    with pytest.raises(MediaError, match="grows to 5000x4000"):
+        list(iter_span_frames(path, [(0.0, 1.8)], 4, 112))
+
+
+@pytest.mark.e2e
+def test_the_audio_track_with_speech_is_read_and_the_choice_said(tmp_path, speech_video, analyzer):
+    path = tmp_path / "tracks.mkv"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-i", str(speech_video), "-map", "1:v", "-map", "0:a",
+           "-map", "1:a", "-shortest", "-c:v", "copy", "-c:a", "pcm_s16le", str(path))
+    result = analyzer.analyze(path)
+    assert "happy" in " ".join(u.text for u in result.utterances).lower()
+    assert any("2 audio tracks: track 2 was read" in w for w in result.warnings), result.warnings
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("MMSA_MAX_FILE_SIZE", "abc", "MMSA_MAX_FILE_SIZE='abc' is not a file size"),
+    ("MMSA_MAX_FILE_SIZE", "-5mb", "is not a file size"),
+    ("MMSA_CACHE_DIR", "/dev/null", "MMSA_CACHE_DIR='/dev/null' is not a folder"),
+    ("MMSA_MAX_DURATION", "nan", "MMSA_MAX_DURATION must be > 0 and finite"),
+])
+def test_bad_settings_are_refused_by_name(name, value, expected, monkeypatch):
+    from mmsa.settings import Settings, SettingsError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=expected):
+        Settings.from_env()
+
+
+def test_a_file_size_is_read_as_gradio_reads_it(monkeypatch):
+    from mmsa.settings import Settings
+
+    monkeypatch.setenv("MMSA_MAX_FILE_SIZE", " 2 GB ")
+    assert Settings.from_env().max_file_size == "2gb"
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--max-duration", "nan"], "must be > 0 and finite"),
+    (["--max-duration", "inf"], "must be > 0 and finite"),
+    (["--batch-size", "0"], "must be at least 1"),
+    (["--batch-size", "-3"], "must be at least 1"),
+])
+def test_bad_flags_are_refused_before_any_work(flags, expected, speech_video):
+    proc = subprocess.run([sys.executable, "-m", "mmsa", "analyze", str(speech_video), *flags],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.e2e
+def test_same_named_videos_from_two_folders_keep_both_results(tmp_path, speech_video, tiny_model_dir):
+    import json
+
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(speech_video, tmp_path / folder / "x.mp4")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "mmsa", "analyze", str(tmp_path / "d1/x.mp4"),
+                           str(tmp_path / "d2/x.mp4"), "-o", str(out), "--model", str(tiny_model_dir),
+                           "--no-speakers"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.json", "x.json"]
+    assert all(json.loads(p.read_text())["utterances"] for p in out.iterdir())
+
+
+def test_a_tokenizer_that_needs_remote_code_is_refused_without_server_paths(tiny_model_dir, tmp_path):
+    import json
+
+    from mmsa.model import load_model
+    from mmsa.loading import ModelNotFoundError
+
+    folder = tmp_path / "remote_code_model"
+    shutil.copytree(tiny_model_dir, folder)
+    cfg_path = folder / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["auto_map"] = {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelNotFoundError) as err:
+        load_model(str(folder))
+    message = str(err.value)
+    assert "custom code" in message and "never runs" in message
+    assert str(tmp_path) not in message and "hf.co" not in message

@@ -177,6 +177,7 @@ def test_wheel_carries_the_starter_the_card_template_and_the_console_script(inst
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "scripts/"))]
 
 
+@pytest.mark.e2e
 def test_installed_package_imports_and_analyzes_from_another_folder(installed, tiny_model_dir, speech_video):
     _, target = installed
     env = dict(os.environ, PYTHONPATH=str(target))

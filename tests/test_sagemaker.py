@@ -23,6 +23,7 @@ def meld_dirs(tmp_path_factory):
     return train, dev
 
 
+@pytest.mark.e2e
 def test_launcher_records_the_job_and_uploads_data_and_source(aws, meld_dirs, capsys):
     from training.train_sagemaker import main
 
@@ -142,6 +143,7 @@ def _tarball(files: dict[str, bytes], extra=None) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.e2e
 def test_push_from_s3_downloads_checks_and_uploads(aws, tiny_model_dir, monkeypatch, capsys):
     from training.push_to_hub import main
 
@@ -182,6 +184,7 @@ def test_unsafe_archives_are_refused(kind, tmp_path):
 TOKEN = "hf_SENTINEL_token_must_not_travel_0123456789"
 
 
+@pytest.mark.e2e
 def test_push_to_hub_jobs_carry_a_secret_name_never_the_token(aws, meld_dirs, monkeypatch, capsys):
     import urllib.request
 
@@ -208,6 +211,7 @@ def test_push_to_hub_jobs_carry_a_secret_name_never_the_token(aws, meld_dirs, mo
     assert len(requests) > 3 and not [r for r in requests if TOKEN in r] and TOKEN not in out
 
 
+@pytest.mark.e2e
 def test_the_job_reads_the_token_from_secrets_manager(aws, monkeypatch):
     from training.sagemaker_entry import hub_token_from_secret
 

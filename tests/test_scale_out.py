@@ -12,6 +12,8 @@ import pytest
 from mmsa.synth import make_video
 from tests.helpers import recorded_requests
 
+pytestmark = pytest.mark.e2e  # real speech recognition, a browser or a moto server
+
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BUCKET = "mmsa-test-bucket"
 SECRET_KEY = "testing"  # moto's credentials: must not appear in any job setting

@@ -58,6 +58,7 @@ def test_clustering_finds_speakers_and_folds_short_pieces_in():
     assert S.cluster(emb[:1], durations[:1]).tolist() == [0]
 
 
+@pytest.mark.e2e
 def test_an_utterance_holding_a_speaker_change_is_split_at_that_word(tmp_path):
     from mmsa.transcribe import default_asr, load_asr, transcribe
 
@@ -107,6 +108,7 @@ def test_any_cuts_keep_the_utterance_invariants():
         assert parts[0][0].start == span.start and parts[-1][0].end == span.end
 
 
+@pytest.mark.e2e
 def test_three_generated_speakers_through_the_cli(tmp_path):
     clip = tmp_path / "meeting.mp4"
     truth = make_conversation(clip, TURNS)
@@ -131,6 +133,7 @@ def test_three_generated_speakers_through_the_cli(tmp_path):
         assert sum(s["emotion_scores"].values()) == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.e2e
 def test_one_voice_is_one_speaker_and_silence_is_nobody(tmp_path):
     truth = make_conversation(tmp_path / "solo.wav", [(4, text) for _, text in TURNS[:5]])
     audio = decode_audio(tmp_path / "solo.wav")
@@ -143,6 +146,7 @@ def test_one_voice_is_one_speaker_and_silence_is_nobody(tmp_path):
     assert [s.speaker for s in S.assign_speakers(np.zeros(160000, np.float32), silent)] == [None, None]
 
 
+@pytest.mark.e2e
 def test_many_voices_never_become_one_speaker_per_utterance(tmp_path):
     from mmsa.synth import CONVERSATION_VOICES
 
@@ -212,6 +216,7 @@ def test_face_tracks_and_links_are_only_made_when_unambiguous():
     assert [u["face_track"] for u in d["utterances"]] == ["F1", "F2", "F1", "F2"]
 
 
+@pytest.mark.e2e
 def test_music_and_overlapping_voices_give_a_sane_answer(tmp_path):
     # music (a chord), labelled as if the recogniser had heard words in it: one "speaker", no crash
     t = np.arange(0, 8.0, 1 / 16000)

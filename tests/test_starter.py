@@ -79,6 +79,7 @@ def test_starter_reads_clear_sentences_sensibly(name):
     assert sentiments[2] == "neutral", (emotions, sentiments)
 
 
+@pytest.mark.e2e
 def test_cli_works_with_no_settings(speech_video):
     env = {k: v for k, v in os.environ.items() if k not in ("MMSA_MODEL", "MMSA_ASR")}
     proc = subprocess.run([sys.executable, "-m", "mmsa", "analyze", str(speech_video)], capture_output=True,
@@ -105,9 +106,12 @@ def test_evaluate_defaults_to_the_starter_and_reproduces_its_card(tmp_path):
     assert shipped == {k: v for k, v in json.loads((TEXT_DIR / "metrics.json").read_text()).items()}
     for task in ("emotion", "sentiment"):
         for key in ("accuracy", "weighted_f1", "macro_f1"):
-            assert got[task][key] == pytest.approx(shipped[task][key], abs=1e-6), (task, key)
+            # float32 sums differ between CPUs (AVX2 vs AVX-512 matmul kernels): a near-tie may flip, and each flip
+            # moves a figure by about 1/1109; three flips is the tolerance, far below any real regression
+            assert got[task][key] == pytest.approx(shipped[task][key], abs=3 / 1109), (task, key)
 
 
+@pytest.mark.e2e
 def test_app_uses_the_starter_when_nothing_is_set(tmp_path, speech_video):
     from gradio_client import Client, handle_file
 

@@ -12,6 +12,7 @@ def timed(words: list[tuple[float, float, str]]) -> list[Word]:
     return [Word(a, b, t) for a, b, t in words]
 
 
+@pytest.mark.e2e
 def test_packaged_tiny_en_transcribes_generated_speech(speech_video):
     asr = load_asr(default_asr())
     spans = transcribe(asr, decode_audio(speech_video))
@@ -73,6 +74,7 @@ def test_long_spans_are_cut_at_the_word_nearest_the_cut_point():
     assert sum(len(s.words) for s in shaped) == 30
 
 
+@pytest.mark.e2e
 def test_generated_speech_is_cut_in_the_pause_between_sentences(tmp_path):
     # sentence one spoken slowly, a 0.8 s pause, sentence two spoken quickly: the pause is where the cut belongs
     first, second = "Please wait a moment.", "I think the quick brown fox jumped over the lazy dog near the river."
