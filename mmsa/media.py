@@ -194,9 +194,10 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_se
         streams = list(container.streams.audio)
         if not streams:
             raise MediaError(f"{_name(path)}: has no audio stream")
-        chunks: dict[int, list[np.ndarray]] = {s.index: [] for s in streams}
+        indices = [s.index for s in streams]  # read now: a stream object is not usable once the file is closed
+        chunks: dict[int, list[np.ndarray]] = {i: [] for i in indices}
         got = dict.fromkeys(chunks, 0)
-        resamplers = {s.index: av.AudioResampler(format="flt", layout="mono", rate=sample_rate) for s in streams}
+        resamplers = {i: av.AudioResampler(format="flt", layout="mono", rate=sample_rate) for i in indices}
         for s in streams:
             s.thread_type = "AUTO"
         try:
@@ -216,9 +217,8 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_se
         except av.error.FFmpegError as e:
             raise MediaError(f"{_name(path)}: the audio could not be decoded ({_reason(e)})") from e
     tracks = []
-    for s in streams:
-        audio = np.concatenate(chunks[s.index]).astype(np.float32, copy=False) if chunks[s.index] \
-            else np.zeros(0, np.float32)
+    for i in indices:
+        audio = np.concatenate(chunks[i]).astype(np.float32, copy=False) if chunks[i] else np.zeros(0, np.float32)
         tracks.append(audio[:limit] if limit is not None else audio)
     chosen, why = (0, "") if len(tracks) == 1 else _track_with_speech(tracks, sample_rate)
     audio, notes = clean_samples(tracks[chosen])

@@ -116,12 +116,12 @@ class MultimodalSentimentModel(
         tokenizer = backbone = None
         if "text" in config.modalities:
             try:
-                tokenizer = AutoTokenizer.from_pretrained(source)
+                tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
                 if pretrained:
-                    backbone = AutoModel.from_pretrained(source)
+                    backbone = AutoModel.from_pretrained(source, trust_remote_code=False)
                     text_config = backbone.config.to_dict()
                 else:
-                    text_config = AutoConfig.from_pretrained(source).to_dict()
+                    text_config = AutoConfig.from_pretrained(source, trust_remote_code=False).to_dict()
             except (OSError, ValueError) as e:
                 raise ValueError(
                     f"could not load the text backbone {source!r}: {e}. Give a Hub id that is reachable or a "
@@ -337,7 +337,7 @@ class MultimodalSentimentModel(
             from transformers import AutoTokenizer
 
             try:
-                model.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+                model.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)  # never a prompt
             except Exception as e:
                 # transformers' own text names the local folder (and a made-up Hub link): say what it means
                 if "trust_remote_code" in str(e) or "custom code" in str(e):

@@ -85,7 +85,7 @@ def assemble_starter(name: str, minilm: Path, cache_dir: Path) -> Path:
     target = _cache_root(cache_dir) / f"{shown}-{_fingerprint(folder, minilm)}"
     if (target / "model.safetensors").is_file():
         return target
-    state = {BACKBONE_PREFIX + k: v for k, v in AutoModel.from_pretrained(str(minilm)).state_dict().items()}
+    state = {BACKBONE_PREFIX + k: v for k, v in AutoModel.from_pretrained(str(minilm), trust_remote_code=False).state_dict().items()}
     head = load_file(str(folder / HEAD_FILE))
     clash = sorted(set(state) & set(head))
     if clash:

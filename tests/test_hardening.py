@@ -445,17 +445,18 @@ def test_extreme_aspect_ratios_are_read_small(tmp_path):
     assert any("4096x8, far from a usual shape" in n for n in notes), notes
 
 
-def test_a_picture_that_grows_part_way_is_refused_at_that_frame(tmp_path, analyzer):
-    small, big, path = tmp_path / "small.ts", tmp_path / "big.ts", tmp_path / "grows.ts"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
-           "ultrafast", str(small))
-    ffmpeg("-f", "lavfi", "-i", "color=black:size=5000x4000:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
-           "ultrafast", str(big))
-    path.write_bytes(small.read_bytes() + big.read_bytes())  # MPEG-TS segments join by concatenation
+def test_a_picture_that_grows_part_way_is_refused_at_that_frame(tmp_path):
     from mmsa.media import iter_span_frames
 
-    with pytest.raises(MediaError, match="grows to 5000x4000"):
-        list(iter_span_frames(path, [(0.0, 1.8)], 4, 112))
+    small, big, path = tmp_path / "small.ts", tmp_path / "big.ts", tmp_path / "grows.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5", "-t", "12", "-c:v", "libx264", "-preset",
+           "ultrafast", str(small))
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=5000x4000:rate=5", "-t", "1", "-c:v", "libx264", "-preset",
+           "ultrafast", "-output_ts_offset", "12", str(big))
+    path.write_bytes(small.read_bytes() + big.read_bytes())  # MPEG-TS segments join by concatenation
+    assert (probe(path).width, probe(path).height) == (320, 240)  # the header still says the small size
+    with pytest.raises(MediaError, match="grows to 5000x4000 at 13"):
+        list(iter_span_frames(path, [(0.0, 14.4)], 8, 112))
 
 
 @pytest.mark.e2e
@@ -527,7 +528,7 @@ def test_a_tokenizer_that_needs_remote_code_is_refused_without_server_paths(tiny
     shutil.copytree(tiny_model_dir, folder)
     cfg_path = folder / "tokenizer_config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["auto_map"] = {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}
+    cfg.update(tokenizer_class="EvilTokenizer", auto_map={"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]})
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelNotFoundError) as err:
         load_model(str(folder))
