@@ -1,10 +1,12 @@
 import subprocess
 
 import numpy as np
+import pytest
 
 from mmsa.media import decode_audio
 from mmsa.synth import speak
-from mmsa.transcribe import Span, Word, default_asr, fixed_windows, load_asr, shape_utterances, transcribe
+from mmsa.results import Span, Word
+from mmsa.transcribe import default_asr, fixed_windows, load_asr, shape_utterances, transcribe
 from tests.helpers import SPEECH_WORDS
 
 
@@ -103,7 +105,6 @@ def trailing_silence(audio: np.ndarray, floor: float = 0.01) -> float:
 
 
 def test_asr_names_are_checked_before_any_download(no_network):
-    import pytest
 
     from mmsa.transcribe import check_asr_name
 
