@@ -63,6 +63,7 @@ def _public(text: str) -> str:
 warnings.simplefilter("ignore", RuntimeWarning)  # numerical warnings name files of the installation in the log
 ANALYZER, LOAD_ERROR = _load()
 LICENCE = getattr(ANALYZER.model.config, "license", "") if ANALYZER else ""
+WEIGHTS = views.weights_note(ANALYZER.model.config) if ANALYZER else ""
 
 
 class Recent:
@@ -167,7 +168,7 @@ def render(video: str | None, result: dict | None):
     vtt = files[-1] if files else None
     playback = gr.Video(value=video, subtitles=vtt) if video and vtt else gr.skip()
     return (
-        views.model_note(analysis, LICENCE), emotion, sentiment, views.timeline_figure(analysis),
+        views.model_note(analysis, LICENCE, WEIGHTS), emotion, sentiment, views.timeline_figure(analysis),
         views.highlighted_transcript(analysis), views.utterance_rows(analysis),
         # only worth a table when at least two branches can disagree
         gr.Dataframe(value=modality_rows, headers=headers, visible=len(headers) > 5), playback, files[:3],

@@ -5,7 +5,8 @@
 
 1. every utterance of the CSV is spoken by espeak-ng (voices taken in turn from --voices), decoded to 16 kHz and
    transcribed by the packaged tiny.en exactly as the pipeline does (VAD, greedy, no temperature fallback);
-2. the transcripts are saved beside a copy of the CSV with the ASR text in place of the gold one
+2. the spoken WAVs are kept in OUT/audio/ (benchmarks.fusion reads them) and the transcripts are saved beside a
+   copy of the CSV with the ASR text in place of the gold one
    (OUT/asr_sent_emo.csv, MELD layout: `python -m training.evaluate --csv` reads it), and reused on later runs;
 3. the word error rate (jiwer, case and punctuation ignored) and, per model, emotion / sentiment F1 on gold vs
    ASR text are printed side by side.
@@ -20,7 +21,6 @@ import argparse
 import csv
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +28,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 VOICES = "en-us,en-gb,en-us+m3,en-us+f3,en-gb-x-rp+m7,en-us+f4"
 ASR_CSV = "asr_sent_emo.csv"
+AUDIO_DIR = "audio"  # OUT/audio/<Sr No.>.wav: the spoken utterances
 
 
 def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str], fallback: bool = False) -> list[str]:
     """The ASR text of every row, in order; rows already in out_csv (a run cut short) are not spoken again."""
-    from mmsa.media import decode_audio
+    from mmsa.media import SAMPLE_RATE, decode_audio
     from mmsa.synth import speak
     from mmsa.transcribe import ASR_TEMPERATURE, WHISPER_FALLBACK, default_asr, load_asr, shape_utterances, transcribe
 
@@ -42,21 +43,22 @@ def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str
             done = {r["Sr No."]: r["Utterance"] for r in csv.DictReader(f)}
     asr = load_asr(default_asr())
     texts, started = [], time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "utterance.wav"
-        for i, row in enumerate(rows):
-            key = row["Sr No."]
-            if key not in done:
-                speak(row["Utterance"], wav, voice=voices[i % len(voices)])
-                audio = decode_audio(wav)
-                temperature = WHISPER_FALLBACK if fallback else ASR_TEMPERATURE
-                spans = shape_utterances(transcribe(asr, audio, temperature=temperature), len(audio) / 16000)
-                done[key] = " ".join(s.text for s in spans)
-            texts.append(done[key])
-            if (i + 1) % 50 == 0:
-                rate = (time.perf_counter() - started) / (i + 1)
-                print(f"  {i + 1}/{len(rows)} utterances ({rate:.2f} s each)", flush=True)
-                write_asr_csv(rows[: i + 1], texts, out_csv)
+    audio_dir = out_csv.parent / AUDIO_DIR  # kept: benchmarks.fusion reads the same speech
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    for i, row in enumerate(rows):
+        key = row["Sr No."]
+        wav = audio_dir / f"{key}.wav"
+        if key not in done or not wav.is_file():
+            speak(row["Utterance"], wav, voice=voices[i % len(voices)])
+            audio = decode_audio(wav)
+            temperature = WHISPER_FALLBACK if fallback else ASR_TEMPERATURE
+            spans = shape_utterances(transcribe(asr, audio, temperature=temperature), len(audio) / SAMPLE_RATE)
+            done[key] = " ".join(s.text for s in spans)
+        texts.append(done[key])
+        if (i + 1) % 50 == 0:
+            rate = (time.perf_counter() - started) / (i + 1)
+            print(f"  {i + 1}/{len(rows)} utterances ({rate:.2f} s each)", flush=True)
+            write_asr_csv(rows[: i + 1], texts, out_csv)
     write_asr_csv(rows, texts, out_csv)
     return texts
 

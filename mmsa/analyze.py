@@ -16,6 +16,7 @@ import torch
 from . import features
 from .face_tracks import face_tracks
 from .faces import FaceDetectorUnavailable
+from .labels import BRANCH_NAMES
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .processors import batch_inputs, processors_for
 from .results import Analysis, Prediction, UtteranceResult, summarize
@@ -25,9 +26,28 @@ from .transcribe import (Span, asr_display_name, available_cores, default_asr, f
 
 logger = logging.getLogger("mmsa")
 
-MODALITY_NAMES = {"text": "words", "audio": "voice", "video": "picture", "fused": "fused"}
+MODALITY_NAMES = {**BRANCH_NAMES, "fused": "fused"}
 BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead, bounds memory
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
+
+
+def unfamiliar_notes(results: list[UtteranceResult]) -> list[str]:
+    """Sentences for the warnings: which branches found inputs unlike their training data (and so counted less or
+    not at all), and the utterances where no branch had a say."""
+    notes = []
+    n = len(results)
+    for m in ("audio", "video", "text"):
+        own = [u.by_modality[m] for u in results if m in u.by_modality]
+        unfamiliar = [p for p in own if p.familiar is False]
+        if unfamiliar:
+            dropped = sum(1 for p in unfamiliar if not p.counted)
+            notes.append(f"the {MODALITY_NAMES[m]} was unlike what its branch learned from in {len(unfamiliar)} of "
+                         f"{n} utterance(s): counted less there" + (f", not at all in {dropped}" if dropped else ""))
+    silent = sum(1 for u in results if u.by_modality and not any(p.counted for p in u.by_modality.values()))
+    if silent:
+        notes.append(f"in {silent} utterance(s) no branch could be counted: their labels are MELD's label "
+                     f"frequencies, not a reading of the clip")
+    return notes
 
 
 class AnalysisTimeout(MediaError):
@@ -157,6 +177,7 @@ class Analyzer:
         if "video" in self.config.modalities and not info.has_video:
             warnings.append("no video stream: analysed without the picture")
         results = self._classify(path, spans, audio, use_video, report, stage, warnings)
+        warnings.extend(unfamiliar_notes(results))
         used = [m for m in self.config.modalities if any(m in u.modalities for u in results)]
         missing_all = [i for i, u in enumerate(results) if not u.modalities]
         if missing_all:
@@ -298,13 +319,20 @@ class Analyzer:
 
     def _result(self, span: Span, out, probs: dict[str, torch.Tensor], j: int) -> UtteranceResult:
         present = [m for m in self.config.modalities if bool(out.present[m][j])]
-        by_modality = {
-            m: Prediction.from_probabilities(torch.softmax(out.modality_logits[m]["emotion"][j].float(), -1).tolist(),
-                                             torch.softmax(out.modality_logits[m]["sentiment"][j].float(), -1).tolist())
-            for m in present if m in out.modality_logits
-        }
+        by_modality = {}
+        for m in present:
+            if m not in out.modality_logits:
+                continue
+            own = out.modality_logits[m]
+            pairs = own.get("pairs")
+            by_modality[m] = Prediction.from_probabilities(
+                torch.softmax(own["emotion"][j].float(), -1).tolist(), torch.softmax(own["sentiment"][j].float(), -1).tolist(),
+                pairs=torch.softmax(pairs[j].float(), -1).tolist() if pairs is not None else None,
+                weight=float(out.weights[m][j]) if m in out.weights else None,
+                familiarity=float(out.familiarity[m][j]) if m in out.familiarity else None)
         return UtteranceResult(
             start=span.start, end=span.end, text=span.text, speaker=span.speaker,
-            prediction=Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist()),
+            prediction=Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist(),
+                                                     pairs=probs["pairs"][j].tolist()),
             modalities=present, by_modality=by_modality,
         )

@@ -112,13 +112,20 @@ class ModelConfig:
     emotion_temperature: float = 1.0
     sentiment_temperature: float = 1.0
     fusion: str = "learned"
-    # late fusion: each branch's calibration temperatures {"text": {"emotion": T, "sentiment": T}, ...}, its weight
-    # in the pooled answer, the branches whose sentiment follows from their emotion (voice and face learn
-    # emotions only), and the emotion -> sentiment table they use (rows: EMOTIONS, columns: SENTIMENTS)
+    # late fusion (mmsa.fusion): each branch's calibration temperatures {"text": {"emotion": T, "sentiment": T}},
+    # its weight in the pooled answer, and the branches with an emotion head only (voice and face)
     branch_temperatures: dict[str, dict[str, float]] = field(default_factory=dict)
     branch_weights: dict[str, float] = field(default_factory=dict)
     derived_sentiment: list[str] = field(default_factory=list)
+    # an emotion -> sentiment table (rows EMOTIONS, columns SENTIMENTS) that earlier late-fusion models carried;
+    # kept so their config.json still loads, no longer read: emotion-only branches map into the pairs (mmsa.fusion)
     emotion_to_sentiment: list[list[float]] = field(default_factory=list)
+    # where each branch's weight was measured, on data unlike its training data:
+    # {"set": what, "n": count, "accuracy": a, "chance": the most frequent class's share}
+    branch_validation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # how each branch's familiarity is calibrated on its own validation inputs (mmsa.fusion.familiarity):
+    # {"typical": d, "limit": d} and, for the face branch, the training features' "mean" and "whiten" matrix
+    branch_familiarity: dict[str, dict[str, Any]] = field(default_factory=dict)
     license: str = ""  # the weights' licence (it follows from the training data), shown beside every result
     preset: str = "cpu"
 
@@ -161,7 +168,7 @@ class ModelConfig:
         self._validate_late_fusion()
 
     def _validate_late_fusion(self) -> None:
-        for name in ("branch_temperatures", "branch_weights"):
+        for name in ("branch_temperatures", "branch_weights", "branch_validation", "branch_familiarity"):
             value = getattr(self, name)
             if not isinstance(value, dict) or not set(value) <= set(self.modalities):
                 raise ValueError(f"{name} must map some of {self.modalities} to values, got {value!r}")
@@ -174,8 +181,22 @@ class ModelConfig:
             _bounded(f"branch_weights.{m}", w, float, 0.0, 1e3)
         if not isinstance(self.derived_sentiment, list) or not set(self.derived_sentiment) <= set(self.modalities):
             raise ValueError(f"derived_sentiment must list some of {self.modalities}, got {self.derived_sentiment!r}")
+        for m, cal in self.branch_familiarity.items():
+            if not isinstance(cal, dict) or not {"typical", "limit"} <= set(cal):
+                raise ValueError(f"branch_familiarity.{m} must hold 'typical' and 'limit' distances, got {cal!r}")
+            _bounded(f"branch_familiarity.{m}.typical", cal["typical"], float, 0.0, 1e6)
+            _bounded(f"branch_familiarity.{m}.limit", cal["limit"], float, 0.0, 1e6)
+            if not cal["limit"] > cal["typical"]:
+                raise ValueError(f"branch_familiarity.{m}: 'limit' must be larger than 'typical', got {cal!r}")
+            if ("mean" in cal) != ("whiten" in cal):
+                raise ValueError(f"branch_familiarity.{m}: 'mean' and 'whiten' go together")
+            if "mean" in cal:
+                mean, whiten = cal["mean"], cal["whiten"]
+                if not (isinstance(mean, list) and isinstance(whiten, list) and whiten
+                        and all(isinstance(r, list) and len(r) == len(mean) for r in whiten)):
+                    raise ValueError(f"branch_familiarity.{m}: 'whiten' must be rows as long as 'mean'")
         table = self.emotion_to_sentiment
-        if self.derived_sentiment or table:
+        if table:
             if not (isinstance(table, list) and len(table) == self.num_emotions
                     and all(isinstance(r, list) and len(r) == self.num_sentiments for r in table)):
                 raise ValueError(f"emotion_to_sentiment must be a {self.num_emotions} x {self.num_sentiments} table")

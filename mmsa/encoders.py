@@ -290,6 +290,8 @@ class VoiceEncoder(nn.Module):
     """Pooled Whisper encoder states -> embedding. Input shape = (batch, 2 * width): the mean, then the standard
     deviation over time of the states of the encoder named by config.whisper_encoder (features.voice_features)."""
 
+    reports_distance = True  # late fusion measures its familiarity on features() (mmsa.model)
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         width = 2 * config.whisper_width
@@ -305,15 +307,23 @@ class VoiceEncoder(nn.Module):
         self.feature_mean.copy_(features.mean(0))
         self.feature_std.copy_(features.std(0).clamp_min(1e-5))
 
-    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The standardised input, shape = (batch, 2 * width): what the projection reads, and what familiarity is
+        measured on (mmsa.fusion.feature_distance: about 1 for inputs like the training clips)."""
         if audio.dim() != 2 or audio.shape[1] != self.width:
             raise ValueError(f"voice input must have shape (batch, {self.width}), got {tuple(audio.shape)}")
-        return self.projection((audio - self.feature_mean) / self.feature_std)
+        return (audio - self.feature_mean) / self.feature_std
+
+    def forward(self, audio: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.projection(self.features(audio) if features is None else features)
 
 
 class FaceEncoder(nn.Module):
     """Face crops of one utterance -> embedding. Input shape = (batch, frames, 1, size, size) in [0, 1]; the
     crops' features are averaged over frames."""
+
+    reports_distance = True  # late fusion measures its familiarity on features() (mmsa.model)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -335,5 +345,11 @@ class FaceEncoder(nn.Module):
             feats = (feats + self.backbone(crops.flip(-1))) / 2
         return feats.view(b, t, -1).mean(1)
 
+    def features(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Backbone features (embed), or the given ones (training's cache), shape = (batch, features): what the
+        projection reads, and what familiarity is measured on (mmsa.fusion.feature_distance)."""
+        return self.embed(frames) if features is None else features
+
     def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
-        return self.projection(self.embed(frames) if features is None else features)
+        """Frames, or features = embed()'s output computed earlier (training's cache of a frozen backbone)."""
+        return self.projection(self.features(frames, features))

@@ -1,14 +1,24 @@
-"""Late fusion: each branch is a calibrated classifier on its own; the fused answer pools their probabilities.
+"""Late fusion: each branch is a calibrated classifier on its own; the fused answer pools their probabilities
+over the (emotion, sentiment) pairs MELD allows, and emotion and sentiment are that distribution's marginals.
 
-Used when the branches learn from separate labelled sets (words from MELD, voice from RAVDESS, faces from
-FER2013) and no clip carries all three labels. The rule, weighted log-linear pooling over the branches present:
+Used when the branches learn from separate labelled sets (words from MELD, voice from acted speech, faces from
+FER2013) and no clip carries all three labels.
 
-    log p(y) = sum_m w_m log p_m(y) / sum_m w_m + const,   m over the branches the utterance has,
+One label space. An answer is a distribution over the 8 pairs of labels.PAIRS. A branch maps into it as follows:
+- with an emotion and a sentiment head (words): p(e, s) ∝ p(e) p(s) over the allowed pairs (a product of the two
+  heads, renormalised), so each head vetoes the pairs the other finds unlikely;
+- with an emotion head only (voice, face): p(e, s) = p(e) / n(e), n(e) the number of sentiments e allows (1, or 2
+  for surprise). The branch says nothing about sentiment beyond its emotion, and adds no prior of its own.
+Emotion and sentiment are the marginals of the pooled pairs, and the labels shown are a pair (results.Prediction).
 
-with p_m the branch's temperature-calibrated probabilities and w_m its weight (set from each branch's validation
-reliability when the model is built). A branch that is absent does not vote; with none present the answer is
-uniform. Voice and face learn emotions only: their sentiment is sum_e p_m(e) P(sentiment | e), with the table
-P(sentiment | emotion) counted on MELD train.
+Pooling. Weighted log-linear pooling over the branches present for an utterance:
+
+    log p(pair) = sum_m w_m f_m log p_m(pair) / sum_m w_m f_m + const,
+
+with p_m the branch's temperature-calibrated pair distribution, w_m its weight (how far above chance it scored on
+data unlike its training data, reliability_weight) and f_m in [0, 1] how familiar this input is to it (distance to
+its training features, familiarity()). An absent branch does not vote; a branch with w_m f_m = 0 does not either;
+with no vote left the answer is MELD train's pair frequencies (mostly neutral), not a guess. Hand-computed cases are in tests/test_fusion.py.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .labels import EMOTIONS, PAIRS, SENTIMENTS
 
 
 def classifier(in_dim: int, hidden: int, n: int, dropout: float) -> nn.Sequential:
@@ -42,32 +53,95 @@ class BranchHead(nn.Module):
         return self.emotion(h), (self.sentiment(h) if self.sentiment is not None else None)
 
 
+# how often each pair occurs in MELD train (9,989 utterances): the answer when no branch has a say
+MELD_PAIR_COUNTS = (1109, 271, 268, 1743, 4710, 683, 614, 591)
+PAIR_EMOTION = torch.tensor([EMOTIONS.index(e) for e, _ in PAIRS])  # pair -> emotion id
+PAIR_SENTIMENT = torch.tensor([SENTIMENTS.index(s) for _, s in PAIRS])  # pair -> sentiment id
+# log n(e) per pair: how many pairs share its emotion (2 for surprise)
+PAIR_LOG_SPLIT = torch.log(torch.bincount(PAIR_EMOTION, minlength=len(EMOTIONS))[PAIR_EMOTION].float())
+
+
+def prior_log_probs() -> torch.Tensor:
+    """MELD train's pair frequencies as log-probabilities, (8,)."""
+    counts = torch.tensor(MELD_PAIR_COUNTS, dtype=torch.float32)
+    return torch.log(counts / counts.sum())
+
+
+def pairs_from_heads(log_e: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities of the pairs, (batch, 8), from an emotion (batch, 7) and a sentiment (batch, 3)
+    log-distribution: their product over the allowed pairs, renormalised."""
+    return torch.log_softmax(log_e[:, PAIR_EMOTION] + log_s[:, PAIR_SENTIMENT], dim=-1)
+
+
+def pairs_from_emotion(log_e: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities of the pairs, (batch, 8), of a branch with an emotion head only: each emotion's mass
+    split evenly over the sentiments it allows."""
+    return log_e[:, PAIR_EMOTION] - PAIR_LOG_SPLIT.to(log_e.device, log_e.dtype)
+
+
+def marginals(log_pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(emotion (batch, 7), sentiment (batch, 3)) log-marginals of a pair log-distribution (batch, 8)."""
+    def fold(index: torch.Tensor, n: int) -> torch.Tensor:
+        onehot = torch.zeros(len(PAIRS), n, dtype=log_pairs.dtype, device=log_pairs.device)
+        onehot[torch.arange(len(PAIRS)), index] = 1.0
+        # logsumexp over the pairs of each label; a label with no pair (none here) would be -inf
+        return torch.logsumexp(log_pairs.unsqueeze(-1) + torch.log(onehot).unsqueeze(0), dim=1)
+
+    return fold(PAIR_EMOTION, len(EMOTIONS)), fold(PAIR_SENTIMENT, len(SENTIMENTS))
+
+
 def branch_log_probs(config: ModelConfig, modality: str, emotion_logits: torch.Tensor,
-                     sentiment_logits: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Calibrated log-probabilities of one branch: (batch, 7) and (batch, 3)."""
+                     sentiment_logits: torch.Tensor | None) -> torch.Tensor:
+    """Calibrated pair log-probabilities of one branch, (batch, 8)."""
     temps = config.branch_temperatures.get(modality, {})
     log_e = torch.log_softmax(emotion_logits.float() / temps.get("emotion", 1.0), dim=-1)
     if sentiment_logits is None:
-        table = torch.tensor(config.emotion_to_sentiment, dtype=log_e.dtype, device=log_e.device)
-        log_s = torch.log((log_e.exp() @ table).clamp_min(1e-8))
-    else:
-        log_s = torch.log_softmax(sentiment_logits.float() / temps.get("sentiment", 1.0), dim=-1)
-    return log_e, log_s
+        return pairs_from_emotion(log_e)
+    log_s = torch.log_softmax(sentiment_logits.float() / temps.get("sentiment", 1.0), dim=-1)
+    return pairs_from_heads(log_e, log_s)
 
 
 def pool(log_probs: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
-         weights: dict[str, float]) -> torch.Tensor:
+         weights: dict[str, float | torch.Tensor]) -> torch.Tensor:
     """Weighted log-linear pooling over the branches present per sample; returns normalised log-probabilities.
 
-    log_probs[m]: (batch, n); present[m]: bool (batch,); rows with no branch present come out uniform."""
+    log_probs[m]: (batch, n); present[m]: bool (batch,); weights[m]: a number or a per-sample tensor (batch,)
+    (weight x familiarity). Rows where no branch votes come out uniform."""
     some = next(iter(log_probs.values()))
     total = torch.zeros_like(some)
     weight_sum = torch.zeros(some.shape[0], 1, dtype=some.dtype, device=some.device)
     for m, lp in log_probs.items():
-        w = present[m].to(some.dtype).unsqueeze(1) * float(weights.get(m, 1.0))
-        total = total + w * torch.nan_to_num(lp, neginf=-30.0)
+        w = torch.as_tensor(weights.get(m, 1.0), dtype=some.dtype, device=some.device)
+        w = (present[m].to(some.dtype) * w).unsqueeze(1)
+        # a row that does not vote must not bring NaN in through 0 * NaN
+        total = total + torch.where(w > 0, w * torch.nan_to_num(lp, neginf=-30.0), torch.zeros_like(lp))
         weight_sum = weight_sum + w
     return torch.log_softmax(total / weight_sum.clamp_min(1e-6), dim=-1)
+
+
+def feature_distance(features: torch.Tensor, calibration: dict | None) -> torch.Tensor:
+    """How far a branch's features (batch, F) lie from its training features, (batch,): the mean squared
+    whitened deviation, mean((W (x - mean))^2) with the calibration's "mean" (F,) and "whiten" (k, F) (principal
+    directions of the training features scaled to unit variance); without them, mean(x^2) of features that are
+    standardised already (the voice's)."""
+    x = features.float()
+    if calibration and "whiten" in calibration:
+        mean = torch.tensor(calibration["mean"], dtype=x.dtype, device=x.device)
+        whiten = torch.tensor(calibration["whiten"], dtype=x.dtype, device=x.device)
+        x = (x - mean) @ whiten.T
+    return (x ** 2).mean(1)
+
+
+def familiarity(distance: torch.Tensor, calibration: dict[str, float] | None) -> torch.Tensor:
+    """How familiar inputs are to a branch, in [0, 1], from their distance to its training features (batch,).
+
+    calibration: {"typical": the median distance of the branch's own validation inputs, "limit": the distance
+    at which an input no longer counts}; 1 up to typical, falling linearly to 0 at limit. Without calibration
+    every input counts fully."""
+    if not calibration:
+        return torch.ones_like(distance)
+    typical, limit = float(calibration["typical"]), float(calibration["limit"])
+    return ((limit - distance) / max(limit - typical, 1e-6)).clamp(0.0, 1.0)
 
 
 def reliability_weight(accuracy: float, chance: float) -> float:

@@ -26,3 +26,16 @@ def emotion_id(name: str) -> int:
 
 def sentiment_id(name: str) -> int:
     return label_id("sentiment", name)
+
+# The (emotion, sentiment) pairs MELD's annotation holds (train and dev: no other pair occurs). Every answer is
+# one distribution over these, so the pair shown is always one a person could have been given (mmsa.fusion).
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("anger", "negative"), ("disgust", "negative"), ("fear", "negative"), ("joy", "positive"),
+    ("neutral", "neutral"), ("sadness", "negative"), ("surprise", "negative"), ("surprise", "positive"),
+)
+PAIR_NAMES: tuple[str, ...] = tuple(f"{e}/{s}" for e, s in PAIRS)
+# emotion -> the sentiments it can go with, in SENTIMENTS order
+SENTIMENTS_OF: dict[str, tuple[str, ...]] = {e: tuple(s for s in SENTIMENTS if (e, s) in PAIRS) for e in EMOTIONS}
+
+# what people call each branch (modality names are the model's)
+BRANCH_NAMES: dict[str, str] = {"text": "words", "audio": "voice", "video": "face"}

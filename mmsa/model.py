@@ -18,7 +18,8 @@ from torch import nn
 
 from .config import MODALITIES, TINY_TEXT_CONFIG, ModelConfig, preset_config
 from .encoders import AudioEncoder, FaceEncoder, TextEncoder, VideoEncoder, VoiceEncoder
-from .fusion import BranchHead, branch_log_probs, classifier, pool
+from .fusion import (BranchHead, branch_log_probs, classifier, familiarity, feature_distance, marginals,
+                     pairs_from_heads, pool, prior_log_probs)
 from .labels import EMOTIONS, SENTIMENTS
 from .loading import ModelNotFoundError, minilm_dir, provenance, require, resolve_model
 from .settings import project_url
@@ -44,6 +45,11 @@ class ModelOutput:
     present: dict[str, torch.Tensor]  # modality -> bool (batch,), which samples had it
     modality_logits: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     kind: str = "logits"
+    # late fusion: the pooled pair log-probabilities (batch, 8) (labels.PAIRS), and per branch the weight it got in
+    # each sample (weight x familiarity) and its familiarity in [0, 1]
+    pair_logits: torch.Tensor | None = None
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    familiarity: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class MultimodalSentimentModel(
@@ -213,6 +219,7 @@ class MultimodalSentimentModel(
         device = next(self.parameters()).device
         embeddings: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
+        distances: dict[str, torch.Tensor] = {}  # late fusion: each branch's distance to its training features
         for m in self.config.modalities:
             if present is not None and m in present:
                 mask = present[m].to(device=device, dtype=torch.bool)
@@ -226,11 +233,12 @@ class MultimodalSentimentModel(
             inputs = {k: v for k, v in branch_inputs[m].items() if v is not None}
             if self.config.fusion == "late":  # absent rows get zeros, which the pooling leaves out
                 placeholder = torch.zeros(batch, self.config.proj_dim, device=device)
-            else:
-                placeholder = self.missing_embeddings[m].unsqueeze(0).expand(batch, -1)
+                embeddings[m], distances[m] = self._late_branch(m, mask, inputs, placeholder)
+                continue
+            placeholder = self.missing_embeddings[m].unsqueeze(0).expand(batch, -1)
             embeddings[m] = self._branch(m, batch, mask, inputs, placeholder)
         if self.config.fusion == "late":
-            return self._late(embeddings, masks)
+            return self._late(embeddings, masks, distances)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)
         if self.config.per_modality_heads:
@@ -239,16 +247,46 @@ class MultimodalSentimentModel(
                 out.modality_logits[m] = {"emotion": heads["emotion"](emb), "sentiment": heads["sentiment"](emb)}
         return out
 
-    def _late(self, embeddings: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> ModelOutput:
-        """Each branch's calibrated log-probabilities, pooled (mmsa.fusion); logits here are log-probabilities."""
+    def _late_branch(self, name: str, present: torch.Tensor, inputs: dict[str, torch.Tensor],
+                     placeholder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Embeddings (batch, proj_dim) of one late-fusion branch and, for branches that can tell (voice, face),
+        the distance of each sample's input to the branch's training features (batch,); 0 where absent."""
+        encoder = self.encoder(name)
+        if not getattr(encoder, "reports_distance", False):
+            return self._branch(name, placeholder.shape[0], present, inputs, placeholder), None
+        distance = torch.zeros(placeholder.shape[0], device=placeholder.device)
+        if not bool(present.any()):
+            return placeholder, distance
+        idx = present.nonzero(as_tuple=True)[0]
+        feats = encoder.features(**{k: v[idx] for k, v in inputs.items()})
+        out = placeholder.clone()
+        out[idx] = encoder(features=feats).to(out.dtype)
+        distance[idx] = feature_distance(feats, self.config.branch_familiarity.get(name)).to(distance.dtype)
+        return out, distance
+
+    def _late(self, embeddings: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
+              distances: dict[str, torch.Tensor | None]) -> ModelOutput:
+        """Each branch's calibrated pair log-probabilities, pooled with its weight times its familiarity
+        (mmsa.fusion); the fused and per-branch emotion and sentiment are the pairs' log-marginals."""
         branch: dict[str, dict[str, torch.Tensor]] = {}
+        pairs: dict[str, torch.Tensor] = {}
+        weights: dict[str, torch.Tensor] = {}
+        familiar: dict[str, torch.Tensor] = {}
         for m, emb in embeddings.items():
-            log_e, log_s = branch_log_probs(self.config, m, *self.branch_heads[m](emb))
-            branch[m] = {"emotion": log_e, "sentiment": log_s}
-        weights = self.config.branch_weights
-        return ModelOutput(pool({m: b["emotion"] for m, b in branch.items()}, masks, weights),
-                           pool({m: b["sentiment"] for m, b in branch.items()}, masks, weights), masks, branch,
-                           kind="log_probs")
+            pairs[m] = branch_log_probs(self.config, m, *self.branch_heads[m](emb))
+            log_e, log_s = marginals(pairs[m])
+            branch[m] = {"emotion": log_e, "sentiment": log_s, "pairs": pairs[m]}
+            d = distances.get(m)
+            familiar[m] = familiarity(d, self.config.branch_familiarity.get(m)) if d is not None \
+                else torch.ones(emb.shape[0], device=emb.device)
+            weights[m] = masks[m].float() * float(self.config.branch_weights.get(m, 1.0)) * familiar[m]
+        fused = pool(pairs, masks, weights)
+        silent = sum(weights.values()) <= 0  # no branch had a say: MELD's pair frequencies, not a uniform guess
+        if bool(silent.any()):
+            fused = torch.where(silent.unsqueeze(1), prior_log_probs().to(fused.device, fused.dtype), fused)
+        log_e, log_s = marginals(fused)
+        return ModelOutput(log_e, log_s, masks, branch, kind="log_probs", pair_logits=fused, weights=weights,
+                           familiarity=familiar)
 
     def parameter_groups(self, lr: float, backbone_lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """Optimizer groups: trainable backbone weights learn at backbone_lr, everything else at lr."""
@@ -262,11 +300,17 @@ class MultimodalSentimentModel(
         return groups
 
     def probabilities(self, out: ModelOutput) -> dict[str, torch.Tensor]:
-        """Calibrated probabilities of the fused heads: {"emotion": (batch, 7), "sentiment": (batch, 3)}."""
-        return {
-            "emotion": torch.softmax(out.emotion_logits.float() / self.config.emotion_temperature, dim=-1),
-            "sentiment": torch.softmax(out.sentiment_logits.float() / self.config.sentiment_temperature, dim=-1),
-        }
+        """Calibrated fused probabilities: {"pairs": (batch, 8) over labels.PAIRS, "emotion": (batch, 7),
+        "sentiment": (batch, 3)}; emotion and sentiment are the pairs' marginals, under either fusion (learned
+        fusion's two heads are joined as late fusion joins a branch's, mmsa.fusion.pairs_from_heads)."""
+        if out.pair_logits is not None:
+            log_pairs = torch.log_softmax(out.pair_logits.float(), dim=-1)
+        else:
+            log_pairs = pairs_from_heads(
+                torch.log_softmax(out.emotion_logits.float() / self.config.emotion_temperature, dim=-1),
+                torch.log_softmax(out.sentiment_logits.float() / self.config.sentiment_temperature, dim=-1))
+        log_e, log_s = marginals(log_pairs)
+        return {"pairs": log_pairs.exp(), "emotion": log_e.exp(), "sentiment": log_s.exp()}
 
     def set_temperatures(self, emotion: float, sentiment: float) -> None:
         """Store calibration temperatures in the config (and so in config.json on save)."""

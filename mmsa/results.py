@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .face_tracks import link_speakers
-from .labels import EMOTIONS, SENTIMENTS
+from .labels import EMOTIONS, PAIR_NAMES, SENTIMENTS, SENTIMENTS_OF
 
 
 def _round(scores: dict[str, float]) -> dict[str, float]:
@@ -42,13 +42,23 @@ class Span:
         return self.end - self.start
 
 
+FAMILIAR = 0.5  # a branch whose familiarity with an input is below this says "unfamiliar"
+
+
 @dataclass
 class Prediction:
-    """Emotion and sentiment probabilities, and the labels they pick: the fused result of an utterance, one
-    branch's own answer, or a whole video's summary."""
+    """Emotion and sentiment probabilities, and the pair of labels they pick: the fused result of an utterance,
+    one branch's own answer, or a whole video's summary.
+
+    The labels are always a pair MELD allows (labels.PAIRS): the most probable emotion, then the most probable
+    sentiment that emotion can go with (by pair_scores when known). A branch's own answer also carries the weight
+    it got in the fused answer and how familiar the input was to it."""
 
     emotion_scores: dict[str, float]  # 7 MELD emotions -> probability
     sentiment_scores: dict[str, float]  # negative/neutral/positive -> probability
+    pair_scores: dict[str, float] | None = None  # "joy/positive" -> probability, over labels.PAIRS
+    weight: float | None = None  # a branch's weight in this utterance's fused answer (weight x familiarity)
+    familiarity: float | None = None  # a branch's familiarity with this input, in [0, 1]
 
     @property
     def emotion(self) -> str:
@@ -56,7 +66,19 @@ class Prediction:
 
     @property
     def sentiment(self) -> str:
-        return _top(self.sentiment_scores)
+        allowed = SENTIMENTS_OF[self.emotion]
+        if self.pair_scores:
+            return max(allowed, key=lambda s: self.pair_scores.get(f"{self.emotion}/{s}", 0.0))
+        return max(allowed, key=lambda s: self.sentiment_scores.get(s, 0.0))
+
+    @property
+    def familiar(self) -> bool | None:
+        return None if self.familiarity is None else self.familiarity >= FAMILIAR
+
+    @property
+    def counted(self) -> bool:
+        """Whether this (branch) answer had any say in the fused one."""
+        return self.weight is None or self.weight > 0
 
     @property
     def emotion_confidence(self) -> float:
@@ -67,16 +89,28 @@ class Prediction:
         return float(self.sentiment_scores[self.sentiment])
 
     @classmethod
-    def from_probabilities(cls, emotion: list[float], sentiment: list[float]) -> "Prediction":
-        return cls(dict(zip(EMOTIONS, map(float, emotion))), dict(zip(SENTIMENTS, map(float, sentiment))))
+    def from_probabilities(cls, emotion: list[float], sentiment: list[float], pairs: list[float] | None = None,
+                           weight: float | None = None, familiarity: float | None = None) -> "Prediction":
+        return cls(dict(zip(EMOTIONS, map(float, emotion))), dict(zip(SENTIMENTS, map(float, sentiment))),
+                   dict(zip(PAIR_NAMES, map(float, pairs))) if pairs is not None else None,
+                   None if weight is None else float(weight), None if familiarity is None else float(familiarity))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Prediction":
-        return cls(dict(data["emotion_scores"]), dict(data["sentiment_scores"]))
+        pairs = data.get("pair_scores")
+        return cls(dict(data["emotion_scores"]), dict(data["sentiment_scores"]), dict(pairs) if pairs else None,
+                   data.get("weight"), data.get("familiarity"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"emotion": self.emotion, "emotion_scores": _round(self.emotion_scores),
-                "sentiment": self.sentiment, "sentiment_scores": _round(self.sentiment_scores)}
+        out = {"emotion": self.emotion, "emotion_scores": _round(self.emotion_scores),
+               "sentiment": self.sentiment, "sentiment_scores": _round(self.sentiment_scores)}
+        if self.pair_scores is not None:
+            out["pair_scores"] = _round(self.pair_scores)
+        if self.weight is not None:
+            out["weight"] = round(self.weight, 4)
+        if self.familiarity is not None:
+            out.update(familiarity=round(self.familiarity, 4), familiar=self.familiar)
+        return out
 
 
 @dataclass
@@ -104,8 +138,9 @@ class UtteranceResult:
     def disagreements(self) -> list[str]:
         """Human-readable notes where two branches' own sentiments or emotions differ, e.g. words vs voice."""
         notes = []
+        counted = {m: p for m, p in self.by_modality.items() if p.counted}  # a branch not counted did not disagree
         for task in ("sentiment", "emotion"):
-            said = {m: getattr(p, task) for m, p in self.by_modality.items()}
+            said = {m: getattr(p, task) for m, p in counted.items()}
             if len(set(said.values())) > 1:
                 notes.append(f"{task}: " + ", ".join(f"{m} says {v}" for m, v in said.items()))
         return notes
@@ -139,7 +174,11 @@ def summarize(utterances: list[UtteranceResult]) -> Prediction:
         return {label: sum(w * getattr(u.prediction, f"{task}_scores")[label] for u, w in zip(utterances, weights))
                 / total for label in labels}
 
-    return Prediction(mean("emotion", EMOTIONS), mean("sentiment", SENTIMENTS))
+    pairs = None
+    if utterances and all(u.prediction.pair_scores for u in utterances):
+        pairs = {name: sum(w * u.prediction.pair_scores[name] for u, w in zip(utterances, weights)) / total
+                 for name in PAIR_NAMES}
+    return Prediction(mean("emotion", EMOTIONS), mean("sentiment", SENTIMENTS), pairs)
 
 
 @dataclass

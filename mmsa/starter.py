@@ -126,3 +126,10 @@ def export_head(model_dir: str | os.PathLike, out_dir: str | os.PathLike, half: 
         if (src / file).is_file():
             shutil.copy(src / file, out / file)
     return out / HEAD_FILE
+
+
+def config_path_of(name_or_dir: str | os.PathLike) -> Path:
+    """The config.json that defines a model: a starter's shipped one (by name) or a model folder's."""
+    if str(name_or_dir) in STARTERS:
+        return STARTERS[str(name_or_dir)][0] / "config.json"
+    return Path(name_or_dir) / "config.json"

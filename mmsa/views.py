@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import MODALITIES
-from .labels import EMOTIONS
+from .labels import BRANCH_NAMES, EMOTIONS
 from .results import Analysis
 
 # one colour per emotion, shared by the plot and the coloured transcript
@@ -16,7 +16,6 @@ EMOTION_COLORS: dict[str, str] = {
 SENTIMENT_COLORS: dict[str, str] = {"negative": "#e5484d", "neutral": "#8b8d98", "positive": "#30a46c"}
 UTTERANCE_HEADERS = ["time", "emotion", "sentiment", "text", "read from"]
 # what people call each branch on the page
-BRANCH_NAMES: dict[str, str] = {"text": "words", "audio": "voice", "video": "face"}
 
 
 def clock(seconds: float) -> str:
@@ -84,9 +83,19 @@ def _said(p) -> str:
     return f"{p.emotion} {p.emotion_confidence:.0%} / {p.sentiment} {p.sentiment_confidence:.0%}"
 
 
+def _branch_said(p) -> str:
+    """A branch's own answer, and the say it had in the fused one: its weight, or that it was not counted."""
+    said = _said(p)
+    if p.weight is None:
+        return said
+    if p.familiar is False:
+        return f"{said} · unfamiliar input, " + ("not counted" if not p.counted else f"weight {p.weight:.2f}")
+    return f"{said} · weight {p.weight:.2f}" if p.counted else f"{said} · not counted (weight 0)"
+
+
 def modality_rows(analysis: Analysis) -> tuple[list[str], list[list[Any]]]:
-    """Which modality said what: per utterance the fused call and each branch's own, with its confidence, and a
-    flag where branches disagree."""
+    """Which modality said what: per utterance the fused call and each branch's own, with its confidence and the
+    weight it got in the fused call (or that it was not counted), and a flag where counted branches disagree."""
     branches = [m for m in MODALITIES if any(m in u.by_modality for u in analysis.utterances)]
     headers = ["time", "fused"] + [BRANCH_NAMES.get(m, m) for m in branches] + ["disagreement", "text"]
     rows = []
@@ -94,7 +103,7 @@ def modality_rows(analysis: Analysis) -> tuple[list[str], list[list[Any]]]:
         row = [f"{clock(u.start)}–{clock(u.end)}", _said(u.prediction)]
         for m in branches:
             b = u.by_modality.get(m)
-            row.append(_said(b) if b else "absent")
+            row.append(_branch_said(b) if b else "absent")
         notes = u.disagreements
         for m, name in BRANCH_NAMES.items():
             notes = [n.replace(f"{m} says", f"{name} says") for n in notes]
@@ -187,13 +196,32 @@ def timeline_figure(analysis: Analysis):
     return fig
 
 
-def model_note(analysis: Analysis, licence: str = "") -> str:
-    """A short markdown line saying which model (and its licence), modalities and ASR produced the result, plus
-    warnings."""
+def weights_note(config) -> str:
+    """How much each branch of a late-fusion model counts and where that was measured, one markdown line; "" for
+    other models. config: the model's ModelConfig."""
+    if getattr(config, "fusion", "") != "late" or not config.branch_weights:
+        return ""
+    parts = []
+    for m in MODALITIES:
+        if m not in config.branch_weights:
+            continue
+        v = config.branch_validation.get(m)
+        where = (f" ({v['accuracy']:.2f} accuracy on {v['set']}, chance {v['chance']:.2f})" if v else
+                 " (not measured outside its training data)")
+        parts.append(f"{BRANCH_NAMES.get(m, m)} {config.branch_weights[m]:.2f}{where}")
+    return ("**How much each branch counts** (its weight, from data unlike its training data; an input unlike that "
+            "data counts less, down to nothing): " + "; ".join(parts))
+
+
+def model_note(analysis: Analysis, licence: str = "", weights: str = "") -> str:
+    """A short markdown line saying which model (and its licence), modalities and ASR produced the result, how much
+    each branch counts (weights_note), plus warnings."""
     used = ", ".join(BRANCH_NAMES.get(m, m) for m in analysis.modalities) or "none"
     shown = f" ({licence})" if licence else ""
     lines = [f"**Model** `{analysis.model}`{shown} · **read from** {used} · **speech** `{analysis.asr}` · "
              f"{len(analysis.utterances)} utterance(s) in {analysis.duration:.1f} s, "
              f"analysed in {analysis.timings.get('total', 0):.1f} s"]
+    if weights:
+        lines.append(weights)
     lines += [f"⚠️ {w}" for w in analysis.warnings]
     return "\n\n".join(lines)

@@ -2,6 +2,7 @@
 voice and face branches running through the pipeline on real and generated media."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -47,19 +48,112 @@ def late_model():
                                          branch_temperatures={"audio": {"emotion": 1.7}})
 
 
+def test_two_heads_join_into_allowed_pairs_by_their_product():
+    from mmsa.fusion import marginals, pairs_from_heads
+
+    p_e = torch.tensor([[0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]])
+    p_s = torch.tensor([[0.6, 0.2, 0.2]])
+    pairs = pairs_from_heads(p_e.log(), p_s.log()).exp()
+    # by hand, p(e) p(s) over the 8 pairs: .06 .06 .06 .08 .02 .06 .06 .02, summing to .42
+    raw = np.array([.06, .06, .06, .08, .02, .06, .06, .02])
+    assert pairs[0].numpy() == pytest.approx(raw / 0.42, abs=1e-6)
+    log_e, log_s = marginals(pairs.log())
+    assert log_e.exp()[0].numpy() == pytest.approx([.06 / .42] * 3 + [.08 / .42, .02 / .42, .06 / .42, .08 / .42],
+                                                   abs=1e-6)
+    assert log_s.exp()[0].numpy() == pytest.approx([.30 / .42, .02 / .42, .10 / .42], abs=1e-6)
+
+
+def test_an_emotion_only_branch_adds_no_sentiment_prior_of_its_own():
+    from mmsa.fusion import marginals, pairs_from_emotion
+
+    p_e = torch.tensor([[0.2, 0.0, 0.0, 0.3, 0.1, 0.0, 0.4]])
+    pairs = pairs_from_emotion(p_e.log()).exp()
+    # surprise's 0.4 is split evenly between its two pairs; every other emotion has one pair
+    assert pairs[0].numpy() == pytest.approx([0.2, 0, 0, 0.3, 0.1, 0, 0.2, 0.2], abs=1e-6)
+    log_e, log_s = marginals(pairs.log())
+    assert log_e.exp()[0].numpy() == pytest.approx(p_e[0].numpy(), abs=1e-6)
+    assert log_s.exp()[0].numpy() == pytest.approx([0.4, 0.1, 0.5], abs=1e-6)
+
+
+def test_pooling_weighs_each_vote_by_weight_times_familiarity_and_silence_gives_melds_prior(late_model):
+    from mmsa.fusion import familiarity, feature_distance, prior_log_probs
+
+    # familiarity: 1 up to the typical distance, 0 from the limit, linear between
+    cal = {"typical": 1.0, "limit": 3.0}
+    assert familiarity(torch.tensor([0.5, 1.0, 2.0, 2.5, 9.0]), cal).tolist() == pytest.approx([1, 1, .5, .25, 0])
+    assert familiarity(torch.tensor([9.0]), None).tolist() == [1.0]
+    whiten = {"mean": [1.0, 1.0], "whiten": [[2.0, 0.0]]}
+    assert feature_distance(torch.tensor([[2.0, 5.0]]), whiten).tolist() == pytest.approx([4.0])  # (2 * 1)^2
+    assert feature_distance(torch.tensor([[1.0, 3.0]]), None).tolist() == pytest.approx([5.0])  # (1 + 9) / 2
+    # per-sample weights: text 1, voice 3 x familiarity 0.5 = 1.5
+    p_text = torch.tensor([[0.7, 0.2, 0.1]]).log()
+    p_voice = torch.tensor([[0.1, 0.3, 0.6]]).log()
+    out = pool({"text": p_text, "voice": p_voice}, {"text": torch.tensor([True]), "voice": torch.tensor([True])},
+               {"text": torch.tensor([1.0]), "voice": torch.tensor([3.0]) * 0.5}).exp()
+    raw = np.array([0.7 * 0.1 ** 1.5, 0.2 * 0.3 ** 1.5, 0.1 * 0.6 ** 1.5]) ** (1 / 2.5)
+    assert out[0].numpy() == pytest.approx(raw / raw.sum(), abs=1e-6)
+    # no branch with a say: MELD train's pair frequencies (neutral 4,710 of 9,989)
+    with torch.no_grad():
+        silent = late_model(audio=torch.zeros(1, 2 * late_model.config.whisper_width),
+                            present={"audio": torch.tensor([False]), "text": torch.tensor([False]),
+                                     "video": torch.tensor([False])})
+    assert silent.pair_logits.exp()[0].numpy() == pytest.approx(prior_log_probs().exp().numpy(), abs=1e-6)
+    assert late_model.probabilities(silent)["emotion"][0, 4].item() == pytest.approx(4710 / 9989, abs=1e-6)
+
+
+def test_the_labels_shown_are_always_an_allowed_pair():
+    from mmsa.labels import EMOTIONS, PAIRS, SENTIMENTS
+    from mmsa.results import Prediction
+
+    # marginals whose separate winners (joy, negative) are a pair MELD never gives
+    p = Prediction(dict(zip(EMOTIONS, [0.2, 0.05, 0.05, 0.3, 0.1, 0.2, 0.1])), dict(zip(SENTIMENTS, [0.6, 0.1, 0.3])))
+    assert (p.emotion, p.sentiment) == ("joy", "positive")
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        e, s = rng.dirichlet(np.ones(7) * 0.3), rng.dirichlet(np.ones(3) * 0.3)
+        pairs = rng.dirichlet(np.ones(8) * 0.3) if rng.random() < 0.5 else None
+        q = Prediction.from_probabilities(e.tolist(), s.tolist(), None if pairs is None else pairs.tolist())
+        assert (q.emotion, q.sentiment) in PAIRS
+
+
 @torch.no_grad()
-def test_voice_and_face_sentiment_follow_their_emotion(late_model):
+def test_random_branch_outputs_never_give_an_impossible_pair(late_model):
+    """A property test: random inputs and presence through the late model and through a learned-fusion model."""
+    from mmsa.labels import PAIRS
+    from mmsa.results import Prediction
+
+    learned = MultimodalSentimentModel.tiny(modalities=["audio"], audio_backbone="whisper")
     width = 2 * late_model.config.whisper_width
-    out = late_model(audio=torch.randn(3, width))
-    emotion = out.modality_logits["audio"]["emotion"].exp()
-    sentiment = out.modality_logits["audio"]["sentiment"].exp()
-    assert sentiment.numpy() == pytest.approx((emotion @ torch.tensor(TABLE)).numpy(), abs=1e-5)
-    # only voice present: the fused answer is the voice branch's, calibrated with its temperature
-    assert out.emotion_logits.exp().numpy() == pytest.approx(emotion.numpy(), abs=1e-5)
-    logits = late_model.branch_heads["audio"](late_model.audio_encoder(torch.zeros(1, width)))[0]
-    calibrated = torch.softmax(logits / 1.7, -1)
-    assert late_model(audio=torch.zeros(1, width)).modality_logits["audio"]["emotion"].exp().numpy() == \
-        pytest.approx(calibrated.numpy(), abs=1e-5)
+    for seed in range(30):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(8, width, generator=g) * (1 + 10 * torch.rand(1, generator=g))
+        present = torch.rand(8, generator=g) < 0.8
+        for model in (late_model, learned):
+            out = model(audio=x, present={"audio": present})
+            probs = model.probabilities(out)
+            assert torch.allclose(probs["pairs"].sum(1), torch.ones(8), atol=1e-5)
+            for j in range(8):
+                fused = Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist(),
+                                                      probs["pairs"][j].tolist())
+                assert (fused.emotion, fused.sentiment) in PAIRS
+                own = out.modality_logits.get("audio")
+                if own is not None:
+                    branch = Prediction.from_probabilities(own["emotion"][j].softmax(-1).tolist(),
+                                                           own["sentiment"][j].softmax(-1).tolist())
+                    assert (branch.emotion, branch.sentiment) in PAIRS
+
+
+@torch.no_grad()
+def test_an_unfamiliar_voice_counts_less_down_to_nothing(late_model):
+    import copy
+
+    model = copy.deepcopy(late_model)
+    model.config.branch_familiarity = {"audio": {"typical": 1.0, "limit": 3.0}}
+    width = 2 * model.config.whisper_width
+    familiar, strange = torch.zeros(1, width), torch.full((1, width), 2.0)  # distance 0 and 4 (standardised)
+    out = model(audio=torch.cat([familiar, strange]))
+    assert out.familiarity["audio"].tolist() == pytest.approx([1.0, 0.0])
+    assert out.weights["audio"].tolist() == pytest.approx([0.6, 0.0])  # branch weight 0.6 x familiarity
 
 
 def test_late_model_round_trips_and_rejects_bad_fusion_settings(late_model, tmp_path):
@@ -70,7 +164,7 @@ def test_late_model_round_trips_and_rejects_bad_fusion_settings(late_model, tmp_
     x = torch.randn(2, 2 * late_model.config.whisper_width)
     with torch.no_grad():
         assert torch.allclose(again(audio=x).emotion_logits, late_model(audio=x).emotion_logits)
-    with pytest.raises(ValueError, match="emotion_to_sentiment must be a 7 x 3 table"):
+    with pytest.raises(ValueError, match="emotion_to_sentiment must be a 7 x 3 table"):  # old configs still checked
         ModelConfig(modalities=["audio"], fusion="late", derived_sentiment=["audio"], emotion_to_sentiment=[[1.0]])
     with pytest.raises(ValueError, match="branch_weights must map some of"):
         ModelConfig(modalities=["audio"], fusion="late", branch_weights={"video": 1.0})
@@ -193,3 +287,71 @@ def test_darkness_and_music_read_only_what_is_there(late_model, tmp_path):
     assert n >= 1 and all(u.modalities == ["audio"] and u.text == "" for u in analysis.utterances)
     assert "no speech found: analysed in fixed windows without text" in analysis.warnings
     assert f"no face in {n} of {n} utterances: those were read without the picture" in analysis.warnings
+
+
+def _cartoon_faces(n: int = 5) -> list[np.ndarray]:
+    """Drawn faces: an outline, two eyes and a mouth on a flat background."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    faces = []
+    for _ in range(n):
+        img = np.full((96, 96), int(rng.integers(180, 255)), np.uint8)
+        cv2.ellipse(img, (48, 50), (30, 40), 0, 0, 360, int(rng.integers(0, 80)), 2)
+        cv2.circle(img, (36, 40), 4, 0, -1)
+        cv2.circle(img, (60, 40), 4, 0, -1)
+        cv2.ellipse(img, (48, 68), (14, int(rng.integers(3, 10))), 0, 0, 180, 0, 2)
+        faces.append(img)
+    return faces
+
+
+@torch.no_grad()
+def test_the_starter_finds_a_cartoon_face_unfamiliar():
+    from mmsa.model import load_model
+    from mmsa.processors import processors_for
+
+    model, _ = load_model("starter")
+    face = processors_for(model)["video"]
+    inputs, _ = face.collate([face.read_image(img) for img in _cartoon_faces()])
+    out = model(video=inputs["video"])
+    assert (out.familiarity["video"] < 0.5).all(), out.familiarity["video"]
+    assert (out.weights["video"] < model.config.branch_weights["video"]).all()
+    noise = face.collate([face.read_image(np.random.default_rng(1).integers(0, 255, (48, 48), dtype=np.uint8))])
+    assert model(video=noise[0]["video"]).familiarity["video"].tolist() == [0.0]  # noise is no face at all
+
+
+@pytest.mark.e2e
+def test_a_synthetic_voice_is_unfamiliar_to_the_starter_and_the_page_says_so(speech_video):
+    from mmsa import views
+    from mmsa.analyze import Analyzer
+    from mmsa.labels import PAIRS
+
+    analysis = Analyzer().analyze(speech_video)  # espeak-ng: a voice unlike any the voice branch learned from
+    for u in analysis.utterances:
+        voice = u.by_modality["audio"]
+        assert voice.familiar is False and voice.weight == 0.0 and not voice.counted
+        assert (u.emotion, u.sentiment) in PAIRS
+        assert not any("voice says" in d for d in u.disagreements)  # a branch not counted does not disagree
+    assert any("the voice was unlike what its branch learned from" in w for w in analysis.warnings)
+    headers, rows = views.modality_rows(analysis)
+    voice_cells = [row[headers.index("voice")] for row in rows]
+    assert voice_cells and all(c.endswith("unfamiliar input, not counted") for c in voice_cells), voice_cells
+
+
+@pytest.mark.e2e
+def test_music_without_speech_or_face_gives_melds_prior_and_says_why(tmp_path):
+    from mmsa.analyze import Analyzer
+
+    clip = tmp_path / "music.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=220:duration=6", "-f",
+                    "lavfi", "-i", "sine=frequency=277:duration=6", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=10:duration=6", "-filter_complex",
+                    "[0][1]amix=inputs=2,volume=2,tremolo=f=4:d=0.6[a]", "-map", "2:v", "-map", "[a]", "-c:v",
+                    "libx264", "-preset", "ultrafast", "-c:a", "aac", str(clip)], check=True)
+    analysis = Analyzer().analyze(clip)
+    assert [u.text for u in analysis.utterances] == [""] * len(analysis.utterances)
+    for u in analysis.utterances:
+        assert not u.by_modality["audio"].counted
+        assert (u.emotion, u.sentiment) == ("neutral", "neutral")
+        assert u.prediction.emotion_scores["neutral"] == pytest.approx(4710 / 9989, abs=1e-3)  # MELD's share
+    assert any("no branch could be counted" in w for w in analysis.warnings), analysis.warnings

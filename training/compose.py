@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from mmsa.config import ModelConfig
-from mmsa.fusion import reliability_weight
 from mmsa.labels import EMOTIONS, SENTIMENTS, emotion_id, sentiment_id
 from mmsa.model import MultimodalSentimentModel
 
@@ -31,14 +30,6 @@ def emotion_sentiment_table(meld_train_csv: str | Path) -> list[list[float]]:
     if (counts.sum(1) == 0).any():
         raise ValueError(f"{Path(meld_train_csv).name}: some emotion never occurs; is this MELD train?")
     return (counts / counts.sum(1, keepdims=True)).round(4).tolist()
-
-
-def branch_weight(metrics: dict) -> float:
-    """reliability_weight from a metrics.json: emotion accuracy over the majority-class rate of that split."""
-    per_class = metrics["emotion"]["per_class"] if "emotion" in metrics else metrics["per_class"]
-    support = np.array([c["support"] for c in per_class.values()], dtype=float)
-    accuracy = metrics["emotion"]["accuracy"] if "emotion" in metrics else metrics["accuracy"]
-    return round(reliability_weight(accuracy, support.max() / support.sum()), 4)
 
 
 def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, face: MultimodalSentimentModel,

@@ -22,7 +22,7 @@ from mmsa.labels import TASKS
 
 def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str | None = None,
              batch_size: int = 64, encoding: str | None = None) -> tuple[dict, dict, dict]:
-    """(metrics, probabilities, truth) with the model's own calibration temperatures."""
+    """(metrics, probabilities, truth) with the model's own calibration, scoring the labels a person is shown."""
     from .data import clip_folder_beside, load_split
     from .featurize import Featurizer
     from .loop import make_loader, predict_logits
@@ -33,7 +33,8 @@ def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str 
     feats = Featurizer(model, cache_dir)(ds, "eval")
     pred = predict_logits(model, make_loader(feats, model, batch_size, shuffle=False))
     temps = {"emotion": model.config.emotion_temperature, "sentiment": model.config.sentiment_temperature}
-    metrics, probs = evaluate_logits(pred, temps)
+    # scored as the app shows them: a two-head model's heads joined over the allowed pairs
+    metrics, probs = evaluate_logits(pred, temps, joint=model.config.fusion != "late")
     metrics["skipped"] = len(ds.skipped)
     return metrics, probs, {t: pred[t] for t in TASKS}
 

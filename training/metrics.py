@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mmsa.labels import TASKS
+from mmsa.labels import EMOTIONS, SENTIMENTS, SENTIMENTS_OF, TASKS
 
 
 def task_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -24,12 +24,37 @@ def task_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]
     }
 
 
+def shown_labels(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The label ids a person is shown: the most probable emotion, then the most probable sentiment that emotion
+    can go with (results.Prediction), so every scored prediction is a pair MELD allows."""
+    emotion = probs["emotion"].argmax(1)
+    allowed = np.array([[s in SENTIMENTS_OF[e] for s in SENTIMENTS] for e in EMOTIONS])  # (7, 3)
+    sentiment = np.where(allowed[emotion], probs["sentiment"], -1.0).argmax(1)
+    return {"emotion": emotion, "sentiment": sentiment}
+
+
 def all_metrics(truth: dict[str, np.ndarray], probs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """{"n", "emotion": {...}, "sentiment": {...}} from true ids and predicted probabilities per task."""
+    """{"n", "emotion": {...}, "sentiment": {...}} from true ids and predicted probabilities per task, scoring the
+    labels shown (shown_labels)."""
     out: dict[str, Any] = {"n": int(len(truth["emotion"]))}
+    shown = shown_labels(probs)
     for task, labels in TASKS.items():
-        out[task] = task_metrics(truth[task], probs[task].argmax(1), labels)
+        out[task] = task_metrics(truth[task], shown[task], labels)
     return out
+
+
+def joint_probabilities(emotion_logits: np.ndarray, sentiment_logits: np.ndarray,
+                        temps: dict[str, float]) -> dict[str, np.ndarray]:
+    """Emotion and sentiment probabilities as a model with two heads shows them: the marginals of the heads'
+    product over the allowed pairs (mmsa.fusion.pairs_from_heads), after calibration."""
+    import torch
+
+    from mmsa.fusion import marginals, pairs_from_heads
+
+    log_e = torch.log_softmax(torch.as_tensor(emotion_logits).float() / temps["emotion"], -1)
+    log_s = torch.log_softmax(torch.as_tensor(sentiment_logits).float() / temps["sentiment"], -1)
+    e, s = marginals(pairs_from_heads(log_e, log_s))
+    return {"emotion": e.exp().numpy(), "sentiment": s.exp().numpy()}
 
 
 def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -39,12 +64,19 @@ def softmax(x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum(1, keepdims=True)
 
 
-def evaluate_logits(pred: dict[str, np.ndarray], temps: dict[str, float] | None = None) -> tuple[dict, dict]:
-    """(metrics, probabilities) of predict_logits' output, with optional calibration temperatures per task."""
+def evaluate_logits(pred: dict[str, np.ndarray], temps: dict[str, float] | None = None,
+                    joint: bool = False) -> tuple[dict, dict]:
+    """(metrics, probabilities) of predict_logits' output, with optional calibration temperatures per task.
+
+    joint: score the probabilities the app shows for a two-head model (joint_probabilities) rather than each head
+    on its own; a late-fusion model's outputs are such marginals already (leave joint off)."""
     if len(pred["emotion"]) == 0:
         raise ValueError("nothing to evaluate: the data has no usable examples")
     temps = temps or {"emotion": 1.0, "sentiment": 1.0}
-    probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
+    if joint:
+        probs = joint_probabilities(pred["emotion_logits"], pred["sentiment_logits"], temps)
+    else:
+        probs = {t: softmax(pred[f"{t}_logits"], temps[t]) for t in TASKS}
     return all_metrics({t: pred[t] for t in TASKS}, probs), probs
 
 
@@ -63,7 +95,8 @@ def save_confusion_matrices(truth: dict[str, np.ndarray], probs: dict[str, np.nd
         if task not in truth:
             continue
         fig, ax = plt.subplots(figsize=(6.5, 5.5) if len(labels) > 3 else (4.5, 3.8), constrained_layout=True)
-        ConfusionMatrixDisplay.from_predictions(truth[task], probs[task].argmax(1), labels=list(range(len(labels))),
+        shown = shown_labels(probs)[task] if "sentiment" in probs else probs[task].argmax(1)
+        ConfusionMatrixDisplay.from_predictions(truth[task], shown, labels=list(range(len(labels))),
                                                 display_labels=list(labels), normalize="true", values_format=".2f",
                                                 cmap="Blues", ax=ax, colorbar=False)
         ax.set_title(f"{task} {title}".strip())

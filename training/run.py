@@ -128,7 +128,8 @@ def calibrate_and_report(raw_model, pred: dict[str, np.ndarray], calibrate: bool
     if calibrate:
         temps = {t: fit_temperature(torch.tensor(pred[f"{t}_logits"]), torch.tensor(pred[t])) for t in TASKS}
         raw_model.set_temperatures(temps["emotion"], temps["sentiment"])
-    metrics, probs = evaluate_logits(pred, temps)
+    # the reported figures are what the app shows: a two-head model's heads joined over the allowed pairs
+    metrics, probs = evaluate_logits(pred, temps, joint=raw_model.config.fusion != "late")
     calibration = {t: {"temperature": temps[t], "ece_before": expected_calibration_error(probs_before[t], pred[t]),
                        "ece_after": expected_calibration_error(probs[t], pred[t])} for t in TASKS}
     if is_main:

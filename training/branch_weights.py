@@ -1,0 +1,72 @@
+"""Set a late-fusion model's branch weights from how well each branch did on data unlike its training data.
+
+    python -m training.branch_weights --model DIR \\
+        --branch text runs/eval_words_asr/metrics.json "MELD dev, spoken by espeak-ng, transcribed by tiny.en" \\
+        --branch voice runs/eval_voice_emodb/metrics.json "EmoDB (German, acted), 4 classes" \\
+        --branch face runs/eval_face_ck/metrics.json "CK+ (posed, lab), 6 classes"
+
+Each metrics.json is what `python -m training.evaluate [--branch ...]` wrote. A branch's weight is its accuracy's
+share of the way from chance (the most frequent class's share of that set) to perfect (mmsa.fusion.
+reliability_weight): a branch no better than always answering the commonest class gets 0, whatever its score on
+its own validation data. The figures go into config.json (branch_validation) beside the weights, for the card and
+the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+BRANCHES = {"text": "text", "voice": "audio", "face": "video"}
+
+
+def measured(metrics: dict) -> dict:
+    """{"n", "accuracy", "chance"} of an evaluation's emotion figures."""
+    emotion = metrics["emotion"]
+    support = [c.get("support", 0) for c in emotion["per_class"].values()]
+    n = int(metrics.get("n") or sum(support))
+    if n <= 0:
+        raise ValueError("the evaluation holds no examples")
+    return {"n": n, "accuracy": round(float(emotion["accuracy"]), 4), "chance": round(max(support) / n, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.branch_weights", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="late-fusion model folder or starter name (its config.json is updated)")
+    p.add_argument("--branch", nargs=3, action="append", required=True, metavar=("NAME", "METRICS", "SET"),
+                   help="text|voice|face, a metrics.json of training.evaluate, what the set was")
+    args = p.parse_args(argv)
+    from mmsa.fusion import reliability_weight
+    from mmsa.model import load_model
+    from mmsa.starter import config_path_of
+
+    config_path = config_path_of(args.model)
+    try:
+        config = json.loads(config_path.read_text())
+        if config.get("fusion") != "late":
+            raise ValueError(f"{Path(args.model).name} is not a late-fusion model: its weights are learned")
+        for name, metrics_path, set_name in args.branch:
+            if name not in BRANCHES:
+                raise ValueError(f"unknown branch {name!r}; expected one of {', '.join(BRANCHES)}")
+            modality = BRANCHES[name]
+            if modality not in config["modalities"]:
+                raise ValueError(f"the model has no {name} branch")
+            figures = measured(json.loads(Path(metrics_path).read_text()))
+            weight = round(reliability_weight(figures["accuracy"], figures["chance"]), 4)
+            config.setdefault("branch_validation", {})[modality] = {"set": set_name, **figures}
+            config.setdefault("branch_weights", {})[modality] = weight
+            print(f"{name}: accuracy {figures['accuracy']:.3f} on {set_name} (n = {figures['n']}, chance "
+                  f"{figures['chance']:.3f}) -> weight {weight:.3f}")
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    config_path.write_text(json.dumps(config, indent=2))
+    load_model(args.model)  # the model still loads
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
