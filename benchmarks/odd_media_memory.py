@@ -25,7 +25,7 @@ RUN = ("import resource, sys\nfrom mmsa.analyze import Analyzer\na = Analyzer()\
 
 def make_media(folder: Path) -> dict[str, Path]:
     from mmsa.media import decode_audio
-    from mmsa.synth import make_video
+    from mmsa.synth import make_video, write_float_wav
 
     normal = make_video(folder / "normal.mp4", "Hello my friend. I am very happy today because the weather is "
                         "wonderful.", size=(640, 360))
@@ -38,18 +38,8 @@ def make_media(folder: Path) -> dict[str, Path]:
         out[f"{w}x{h}"] = path
     samples = decode_audio(normal)
     samples[8000:16000] = np.nan
-    out["NaN samples (WAV)"] = _float_wav(folder / "nan.wav", samples)
+    out["NaN samples (WAV)"] = write_float_wav(folder / "nan.wav", samples)
     return out
-
-
-def _float_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    import struct
-
-    data = samples.astype("<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
 
 
 def peak_mb(path: Path) -> tuple[float, str]:

@@ -175,3 +175,17 @@ def make_plain_clip(path: str | os.PathLike, seconds: float = 1.0, side: int = 6
         out.mux(audio.encode(frame))
         out.mux(audio.encode())
     return Path(path)
+
+
+def write_float_wav(path: str | os.PathLike, samples, rate: int = SAMPLE_RATE) -> Path:
+    """A mono 32-bit float WAV holding exactly these samples, NaN and infinities included (ffmpeg will not write
+    those): what a broken or hostile float file looks like."""
+    import struct
+
+    import numpy as np
+
+    data = np.asarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)  # format 3: IEEE float
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    Path(path).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return Path(path)

@@ -12,7 +12,7 @@ import pytest
 
 from mmsa.analyze import Analyzer
 from mmsa.media import SAMPLE_RATE, MediaError, decode_audio, probe
-from mmsa.synth import make_video
+from mmsa.synth import make_video, write_float_wav
 from tests.helpers import SPEECH_WORDS
 
 FFMPEG = ["ffmpeg", "-y", "-loglevel", "error"]
@@ -366,17 +366,6 @@ def test_decompression_bombs_and_oversized_archives_are_refused(tmp_path):
 
 
 # ---------------------------------------------------------------- round 2: what a hostile-input probe found
-def _float_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    """A 32-bit float WAV holding exactly these samples (ffmpeg would refuse to write NaN)."""
-    import struct
-
-    data = samples.astype("<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * 4, 4, 32)  # WAVE_FORMAT_IEEE_FLOAT, mono
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
-
-
 @pytest.fixture(scope="module")
 def speech_samples(speech_video):
     return decode_audio(speech_video)
@@ -395,7 +384,7 @@ def test_non_finite_or_absurd_audio_is_cleaned_and_said(damage, speech_samples, 
         samples[::1000] = np.inf
     else:
         samples = samples * 1e30
-    path = _float_wav(tmp_path / f"{damage}.wav", samples)
+    path = write_float_wav(tmp_path / f"{damage}.wav", samples)
     audio = decode_audio(path, warnings=(notes := []))
     assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.5, notes
     assert notes and ("not numbers" in notes[0] or "louder than full scale" in notes[0]), notes

@@ -60,15 +60,20 @@ def test_meld_layout_train_resume_evaluate_load(meld_root, tiny_model_dir, tmp_p
     assert (target.parent / "sentiment_confusion.png").is_file()
 
 
-def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
-    from training.data import load_meld
-
-    csv_path = tmp_path / "dev_sent_emo.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+def _text_only_meld_csv(path: Path) -> None:
+    """A MELD-layout CSV of one line per emotion, without clips."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(MELD_HEADER)
         for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
             w.writerow([u + 1, text, "Monica", emotion, sentiment, 0, u, 1, 1, "0", "0"])
+
+
+def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
+    from training.data import load_meld
+
+    csv_path = tmp_path / "dev_sent_emo.csv"
+    _text_only_meld_csv(csv_path)
     ds = load_meld(csv_path)
     assert len(ds) == 7 and not ds.has_clips
     out = tmp_path / "m"
@@ -286,11 +291,7 @@ def test_offline_training_with_video_names_the_offline_options(tmp_path, no_netw
 def test_without_dev_the_best_epoch_is_kept_and_written(tmp_path, tiny_model_dir):
     """Without --dev the score is -loss (well below -1 early): the first epoch must still count as progress."""
     csv_path = tmp_path / "train_sent_emo.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(MELD_HEADER)
-        for u, (emotion, (text, sentiment)) in enumerate(LINES.items()):
-            w.writerow([u + 1, text, "Monica", emotion, sentiment, 0, u, 1, 1, "0", "0"])
+    _text_only_meld_csv(csv_path)
     out, ckpt = tmp_path / "m", tmp_path / "ckpt"
     assert train("--train", str(csv_path), "--init-from", str(tiny_model_dir), "--text-only", "--epochs", "3",
                  "--patience", "1", "--lr", "1e-6", "--output-dir", str(out), "--checkpoint-dir", str(ckpt),
