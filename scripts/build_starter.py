@@ -53,11 +53,12 @@ STARTER_TITLE = "mmsa starter model (words, voice and face)"
 STARTER_SUMMARY = (
     "The model mmsa uses when no other is configured. Three branches, each trained on its own labelled data and "
     "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
-    "branch probabilities, weights from each branch's validation reliability): **words** (all-MiniLM-L6-v2 with "
+    "branch probabilities over the allowed label pairs, mmsa/fusion.py): **words** (all-MiniLM-L6-v2 with "
     "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
     "with a small head, RAVDESS speech actors 01-20) and **face** (the largest face, found by OpenCV's Haar "
-    "cascade, read by a small CNN trained on FER2013 train). Voice and face give emotions; their sentiment "
-    "follows MELD train's emotion -> sentiment table.")
+    "cascade, read by a small CNN trained on FER2013 train). Every answer is a distribution over MELD's 8 "
+    "(emotion, sentiment) pairs; voice and face give emotions only and add no sentiment of their own; each "
+    "branch counts by its figures on data unlike its training data and by how familiar each input is to it.")
 STARTER_LIMITS = (
     "- Voice and face learned from acted studio data (RAVDESS: 24 North American actors; FER2013: web images). "
     "Expect them to be less sure, and less right, on spontaneous speech and real video; each branch's own answer "
