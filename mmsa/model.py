@@ -45,8 +45,8 @@ class ModelOutput:
     present: dict[str, torch.Tensor]  # modality -> bool (batch,), which samples had it
     modality_logits: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     kind: str = "logits"
-    # late fusion: the pooled pair log-probabilities (batch, 8) (labels.PAIRS), and per branch the weight it got in
-    # each sample (weight x familiarity) and its familiarity in [0, 1]
+    # late fusion: the pooled pair log-probabilities (batch, 8) (labels.PAIRS), per branch the weight it got in each
+    # sample (weight x familiarity), and the familiarity in [0, 1] of the branches that measure it (voice, face)
     pair_logits: torch.Tensor | None = None
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     familiarity: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -276,10 +276,11 @@ class MultimodalSentimentModel(
             pairs[m] = branch_log_probs(self.config, m, *self.branch_heads[m](emb))
             log_e, log_s = marginals(pairs[m])
             branch[m] = {"emotion": log_e, "sentiment": log_s, "pairs": pairs[m]}
+            weights[m] = masks[m].float() * float(self.config.branch_weights.get(m, 1.0))
             d = distances.get(m)
-            familiar[m] = familiarity(d, self.config.branch_familiarity.get(m)) if d is not None \
-                else torch.ones(emb.shape[0], device=emb.device)
-            weights[m] = masks[m].float() * float(self.config.branch_weights.get(m, 1.0)) * familiar[m]
+            if d is not None:  # only branches that can tell (voice, face) report a familiarity
+                familiar[m] = familiarity(d, self.config.branch_familiarity.get(m))
+                weights[m] = weights[m] * familiar[m]
         fused = pool(pairs, masks, weights)
         silent = sum(weights.values()) <= 0  # no branch had a say: MELD's pair frequencies, not a uniform guess
         if bool(silent.any()):
