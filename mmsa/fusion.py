@@ -29,6 +29,13 @@ from torch import nn
 from .config import ModelConfig
 from .labels import EMOTIONS, PAIRS, SENTIMENTS
 
+# how often each pair occurs in MELD train (9,989 utterances): the answer when no branch has a say
+MELD_PAIR_COUNTS = (1109, 271, 268, 1743, 4710, 683, 614, 591)
+PAIR_EMOTION = torch.tensor([EMOTIONS.index(e) for e, _ in PAIRS])  # pair -> emotion id
+PAIR_SENTIMENT = torch.tensor([SENTIMENTS.index(s) for _, s in PAIRS])  # pair -> sentiment id
+# log n(e) per pair: how many pairs share its emotion (2 for surprise)
+PAIR_LOG_SPLIT = torch.log(torch.bincount(PAIR_EMOTION, minlength=len(EMOTIONS))[PAIR_EMOTION].float())
+
 
 def classifier(in_dim: int, hidden: int, n: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n))
@@ -51,14 +58,6 @@ class BranchHead(nn.Module):
     def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.trunk(embedding)
         return self.emotion(h), (self.sentiment(h) if self.sentiment is not None else None)
-
-
-# how often each pair occurs in MELD train (9,989 utterances): the answer when no branch has a say
-MELD_PAIR_COUNTS = (1109, 271, 268, 1743, 4710, 683, 614, 591)
-PAIR_EMOTION = torch.tensor([EMOTIONS.index(e) for e, _ in PAIRS])  # pair -> emotion id
-PAIR_SENTIMENT = torch.tensor([SENTIMENTS.index(s) for _, s in PAIRS])  # pair -> sentiment id
-# log n(e) per pair: how many pairs share its emotion (2 for surprise)
-PAIR_LOG_SPLIT = torch.log(torch.bincount(PAIR_EMOTION, minlength=len(EMOTIONS))[PAIR_EMOTION].float())
 
 
 def prior_log_probs() -> torch.Tensor:

@@ -110,7 +110,7 @@ def main() -> int:
     from mmsa.settings import Settings
     from mmsa.starter import STARTERS, assemble_starter, export_head
     from training.card import write_card
-    from training.compose import compose, emotion_sentiment_table
+    from training.compose import compose
     from training.data import read_csv
     from training.calibration import expected_calibration_error
     from training.evaluate import evaluate
@@ -184,8 +184,7 @@ def main() -> int:
 
     text_reliability, _, _ = evaluate(text_model, args.asr_dev)
     starter = compose(text_model, MultimodalSentimentModel.from_pretrained(str(voice_run)),
-                      MultimodalSentimentModel.from_pretrained(str(face_run)),
-                      emotion_sentiment_table(meld / "train_sent_emo.csv"), {"text": 1.0, "audio": 1.0, "video": 1.0})
+                      MultimodalSentimentModel.from_pretrained(str(face_run)), {"text": 1.0, "audio": 1.0, "video": 1.0})
     checks = {"text": (text_reliability, "MELD dev spoken by espeak-ng and transcribed by tiny.en (7 emotions)"),
               "audio": (evaluate_branch(starter, args.voice_check, "voice")[0], Path(args.voice_check).parent.name),
               "video": (evaluate_branch(starter, args.face_check, "face")[0], Path(args.face_check).parent.name)}

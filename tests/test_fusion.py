@@ -182,7 +182,7 @@ def test_compose_keeps_the_text_answer_of_the_text_model(tmp_path):
     face = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
                                          face_width=4, derived_sentiment=["video"], emotion_to_sentiment=TABLE,
                                          branch_temperatures={"video": {"emotion": 1.5}})
-    joined = compose(text, voice, face, TABLE, {"text": 0.3, "audio": 0.6, "video": 0.4})
+    joined = compose(text, voice, face, {"text": 0.3, "audio": 0.6, "video": 0.4})
     from mmsa import features
 
     tok = features.tokenize(text.tokenizer, ["I am so happy", "leave me alone"], text.config)

@@ -31,7 +31,7 @@ logger = logging.getLogger("mmsa.training")
 def branch_model(modality: str, **overrides) -> MultimodalSentimentModel:
     """A late-fusion model with one branch whose sentiment is derived from its emotion."""
     config = preset_config("cpu", modalities=[modality], fusion="late", derived_sentiment=[modality],
-                           emotion_to_sentiment=[[1 / 3] * 3] * len(EMOTIONS), preset="branch", **overrides)
+                           preset="branch", **overrides)
     return MultimodalSentimentModel(config)
 
 

@@ -1,20 +1,14 @@
 """Join separately trained branches into one late-fusion model (mmsa.fusion): the text branch of a text model
 (its fused head over the words becomes the text branch's head, unchanged), a voice branch and a face branch
-(training.voice, training.face). Each keeps its calibration; the weights come from each branch's validation
-reliability, and voice and face take their sentiment from MELD train's emotion -> sentiment table.
+(training.voice, training.face). Each keeps its calibration; the weights are given (training.branch_weights
+measures them on data unlike each branch's training data), and voice and face map into the label pairs by their
+emotion alone (mmsa.fusion).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
 from mmsa.config import ModelConfig
-from mmsa.labels import EMOTIONS, SENTIMENTS, emotion_id, sentiment_id
 from mmsa.model import MultimodalSentimentModel
-
-from .data import read_csv
 
 FACE_FRAMES = 4  # frames per utterance the face branch reads: faces change slowly, and each costs a detection
 # the learned-fusion layers of a text-only model -> the text branch head of a late-fusion model
@@ -22,18 +16,8 @@ TEXT_HEAD_RENAMES = {"fusion_layer.": "branch_heads.text.trunk.", "emotion_class
                      "sentiment_classifier.": "branch_heads.text.sentiment."}
 
 
-def emotion_sentiment_table(meld_train_csv: str | Path) -> list[list[float]]:
-    """P(sentiment | emotion) counted on MELD train: rows EMOTIONS, columns SENTIMENTS."""
-    counts = np.zeros((len(EMOTIONS), len(SENTIMENTS)))
-    for row in read_csv(meld_train_csv):
-        counts[emotion_id(row["Emotion"]), sentiment_id(row["Sentiment"])] += 1
-    if (counts.sum(1) == 0).any():
-        raise ValueError(f"{Path(meld_train_csv).name}: some emotion never occurs; is this MELD train?")
-    return (counts / counts.sum(1, keepdims=True)).round(4).tolist()
-
-
 def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, face: MultimodalSentimentModel,
-            table: list[list[float]], weights: dict[str, float], preset: str = "starter") -> MultimodalSentimentModel:
+            weights: dict[str, float], preset: str = "starter") -> MultimodalSentimentModel:
     tc, vc, fc = text.config, voice.config, face.config
     if tc.modalities != ["text"] or tc.fusion != "learned":
         raise ValueError("the text model must be a text-only model with learned fusion (e.g. the text starter)")
@@ -48,7 +32,7 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
         "num_frames": FACE_FRAMES,
         "branch_temperatures": {"text": {"emotion": tc.emotion_temperature, "sentiment": tc.sentiment_temperature},
                                 "audio": vc.branch_temperatures["audio"], "video": fc.branch_temperatures["video"]},
-        "branch_weights": weights, "derived_sentiment": ["audio", "video"], "emotion_to_sentiment": table,
+        "branch_weights": weights, "derived_sentiment": ["audio", "video"], "emotion_to_sentiment": [],
         "emotion_temperature": 1.0, "sentiment_temperature": 1.0, "preset": preset,
         "license": "CC BY-NC-SA 4.0 (RAVDESS), research use only (FER2013)",
     })
