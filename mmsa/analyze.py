@@ -16,7 +16,7 @@ import torch
 from . import features
 from .face_tracks import face_tracks
 from .faces import FaceDetectorUnavailable
-from .labels import BRANCH_NAMES
+from .labels import BRANCH_NAMES, class_names
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .processors import batch_inputs, processors_for
 from .results import Analysis, Prediction, UtteranceResult, summarize
@@ -212,10 +212,13 @@ class Analyzer:
         done = 0
         unusable: dict[str, int] = {}  # branch -> utterances whose answer was not a number (left out)
 
+        with stage("features"):
+            voices = self._voices(spans, audio)
+
         def run_batch(lo: int, hi: int) -> None:
             nonlocal done
             with stage("features"):
-                inputs = self._inputs(spans, lo, hi, audio, frames)
+                inputs = self._inputs(spans, lo, hi, voices, frames)
             with stage("model"), torch.inference_mode():
                 out, probs = self._forward_finite(inputs, unusable)
             for j, i in enumerate(range(lo, hi)):
@@ -300,7 +303,17 @@ class Analyzer:
             probs = self.model.probabilities(out)
         return out, probs
 
-    def _inputs(self, spans: list[Span], lo: int, hi: int, audio: np.ndarray | None,
+    def _voices(self, spans: list[Span], audio: np.ndarray | None) -> list | None:
+        """The audio branch's item of every span, read before any batch runs: a voice may be standardised
+        against its speaker's other utterances (processors.WhisperVoiceProcessor.normalise)."""
+        if "audio" not in self.processors:
+            return None
+        proc = self.processors["audio"]
+        items = [proc.read(audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if audio is not None else None)
+                 for s in spans]
+        return proc.normalise(items, [s.speaker for s in spans]) if hasattr(proc, "normalise") else items
+
+    def _inputs(self, spans: list[Span], lo: int, hi: int, voices: list | None,
                 frames: dict[int, np.ndarray | None]) -> dict[str, Any]:
         """Model inputs for spans[lo:hi] with per-sample presence masks (mmsa.processors)."""
         cfg = self.config
@@ -309,10 +322,8 @@ class Analyzer:
             items["text"] = [self.processors["text"].read(spans[i].text,
                                                           features.context_of([p.text for p in spans[:i]], cfg))
                              for i in range(lo, hi)]
-        if "audio" in self.processors:
-            items["audio"] = [self.processors["audio"].read(
-                audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if audio is not None else None)
-                for s in spans[lo:hi]]
+        if voices is not None:
+            items["audio"] = voices[lo:hi]
         if "video" in self.processors:
             items["video"] = [frames.get(i) for i in range(lo, hi)]
         return batch_inputs(self.processors, items)
@@ -329,7 +340,9 @@ class Analyzer:
                 torch.softmax(own["emotion"][j].float(), -1).tolist(), torch.softmax(own["sentiment"][j].float(), -1).tolist(),
                 pairs=torch.softmax(pairs[j].float(), -1).tolist() if pairs is not None else None,
                 weight=float(out.weights[m][j]) if m in out.weights else None,
-                familiarity=float(out.familiarity[m][j]) if m in out.familiarity else None)
+                familiarity=float(out.familiarity[m][j]) if m in out.familiarity else None,
+                classes=dict(zip(class_names(self.config.branch_classes.get(m)), own["classes"][j].exp().tolist()))
+                if "classes" in own else None)
         return UtteranceResult(
             start=span.start, end=span.end, text=span.text, speaker=span.speaker,
             prediction=Prediction.from_probabilities(probs["emotion"][j].tolist(), probs["sentiment"][j].tolist(),

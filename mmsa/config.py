@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .labels import CLASS_SETS
 from .media import SAMPLE_RATE
 
 # fusion concatenates branch embeddings in this order (the seed's order, so its checkpoint converts exactly)
@@ -91,6 +92,10 @@ class ModelConfig:
     audio_pooling: str = "masked_mean"  # "mean_all" averages padding too, as the seed did
     audio_backbone: str = "mel_cnn"  # or "whisper": pooled states of the ASR's own encoder
     whisper_encoder: str = "tiny.en"  # with audio_backbone="whisper": the encoder the voice head was trained on
+    # with audio_backbone="whisper": per-speaker standardisation of the voice features (features.speaker_normalise):
+    # {"mean": [...], "var": [...], "weight": w}, the training voices' statistics and how many utterances they
+    # count as; empty: none (earlier voice branches)
+    voice_normalisation: dict[str, Any] = field(default_factory=dict)
     # video branch
     video_backbone: str = "mobilenet_v3_small"
     num_frames: int = 8  # sampled across the whole utterance span
@@ -117,6 +122,9 @@ class ModelConfig:
     branch_temperatures: dict[str, dict[str, float]] = field(default_factory=dict)
     branch_weights: dict[str, float] = field(default_factory=dict)
     derived_sentiment: list[str] = field(default_factory=list)
+    # branches that answer in a coarser label set than the 7 emotions (labels.CLASS_SETS), e.g. {"audio": "voice4"};
+    # only emotion-only (derived_sentiment) branches
+    branch_classes: dict[str, str] = field(default_factory=dict)
     # an emotion -> sentiment table (rows EMOTIONS, columns SENTIMENTS) that earlier late-fusion models carried;
     # kept so their config.json still loads, no longer read: emotion-only branches map into the pairs (mmsa.fusion)
     emotion_to_sentiment: list[list[float]] = field(default_factory=list)
@@ -166,6 +174,7 @@ class ModelConfig:
             _bounded("audio_channels", c, int, 1, AUDIO_CHANNEL_MAX)
         self._validate_text_config()
         self._validate_late_fusion()
+        self._validate_voice_normalisation()
 
     def _validate_late_fusion(self) -> None:
         for name in ("branch_temperatures", "branch_weights", "branch_validation", "branch_familiarity"):
@@ -181,6 +190,13 @@ class ModelConfig:
             _bounded(f"branch_weights.{m}", w, float, 0.0, 1e3)
         if not isinstance(self.derived_sentiment, list) or not set(self.derived_sentiment) <= set(self.modalities):
             raise ValueError(f"derived_sentiment must list some of {self.modalities}, got {self.derived_sentiment!r}")
+        if not isinstance(self.branch_classes, dict) or not set(self.branch_classes) <= set(self.derived_sentiment):
+            raise ValueError(f"branch_classes must map some of the emotion-only branches {self.derived_sentiment} to a "
+                             f"class set, got {self.branch_classes!r}")
+        for m, name in self.branch_classes.items():
+            if name not in CLASS_SETS:
+                raise ValueError(f"branch_classes.{m}: unknown class set {name!r}; expected one of "
+                                 f"{', '.join(CLASS_SETS)}")
         for m, cal in self.branch_familiarity.items():
             if not isinstance(cal, dict) or not {"typical", "limit"} <= set(cal):
                 raise ValueError(f"branch_familiarity.{m} must hold 'typical' and 'limit' distances, got {cal!r}")
@@ -205,6 +221,25 @@ class ModelConfig:
                     _bounded("emotion_to_sentiment", v, float, 0.0, 1.0)
         if self.derived_sentiment and self.fusion != "late":
             raise ValueError("derived_sentiment is used by late fusion only; set fusion='late'")
+
+    def _validate_voice_normalisation(self) -> None:
+        norm = self.voice_normalisation
+        if not isinstance(norm, dict):
+            raise ValueError(f"voice_normalisation must be a dict, got {norm!r}")
+        if not norm:
+            return
+        width = 2 * self.whisper_width
+        if set(norm) != {"mean", "var", "weight"}:
+            raise ValueError(f"voice_normalisation must hold 'mean', 'var' and 'weight', got {sorted(norm)}")
+        for key in ("mean", "var"):
+            values = norm[key]
+            if not (isinstance(values, list) and len(values) == width
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+                raise ValueError(f"voice_normalisation.{key} must be {width} finite numbers (2 x the "
+                                 f"{self.whisper_encoder} encoder's width)")
+        if min(norm["var"]) <= 0:
+            raise ValueError("voice_normalisation.var must be positive")
+        _bounded("voice_normalisation.weight", norm["weight"], float, 0.0, 1e6)
 
     @property
     def whisper_width(self) -> int:

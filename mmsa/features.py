@@ -98,6 +98,28 @@ def voice_features(whisper, waveform: np.ndarray) -> np.ndarray | None:
     return np.concatenate([states.mean(0), states.std(0)]).astype(np.float32)
 
 
+def speaker_normalise(features: np.ndarray, groups: Sequence, prior: dict) -> np.ndarray:
+    """Voice features (n, F) standardised per speaker: each group's (a speaker's utterances in one video) mean
+    and variance, shrunk towards the training voices' (prior "mean", "var", (F,)) as if the group held
+    prior["weight"] more utterances of the average voice. A long talk is measured against its speaker's own
+    voice; a single utterance mostly against the average one. shape = (n, F).
+
+    Why: what carries emotion across speakers, languages and studios is how a voice departs from its usual self
+    (training.voice measures it leave-one-corpus-out), not where it sits among all voices."""
+    x = np.asarray(features, np.float64)
+    mean, var = np.asarray(prior["mean"], np.float64), np.asarray(prior["var"], np.float64)
+    weight = float(prior["weight"])
+    out = np.empty_like(x)
+    keys = np.array([str(g) for g in groups])
+    for key in dict.fromkeys(keys):
+        rows = keys == key
+        n = int(rows.sum())
+        m = (x[rows].sum(0) + weight * mean) / (n + weight)
+        v = (((x[rows] - m) ** 2).sum(0) + weight * var) / (n + weight)
+        out[rows] = (x[rows] - m) / np.sqrt(v + 1e-8)
+    return out.astype(np.float32)
+
+
 def face_tensor(crops: np.ndarray) -> torch.Tensor:
     """Grayscale face crops uint8 (frames, size, size) -> float (frames, 1, size, size) in [0, 1]."""
     if crops.ndim != 3:

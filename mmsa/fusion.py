@@ -7,8 +7,11 @@ FER2013) and no clip carries all three labels.
 One label space. An answer is a distribution over the 8 pairs of labels.PAIRS. A branch maps into it as follows:
 - with an emotion and a sentiment head (words): p(e, s) ∝ p(e) p(s) over the allowed pairs (a product of the two
   heads, renormalised), so each head vetoes the pairs the other finds unlikely;
-- with an emotion head only (voice, face): p(e, s) = p(e) / n(e), n(e) the number of sentiments e allows (1, or 2
+- with an emotion head only (face): p(e, s) = p(e) / n(e), n(e) the number of sentiments e allows (1, or 2
   for surprise). The branch says nothing about sentiment beyond its emotion, and adds no prior of its own.
+- with a coarser class set (the voice's "voice4", labels.CLASS_SETS): p(pair) = p(c) / n(c), c the class that
+  stands for the pair and n(c) how many pairs it stands for; again no prior of its own. E.g. the voice's
+  "positive" at 0.6 gives joy/positive 0.3 and surprise/positive 0.3.
 Emotion and sentiment are the marginals of the pooled pairs, and the labels shown are a pair (results.Prediction).
 
 Pooling. Weighted log-linear pooling over the branches present for an utterance:
@@ -27,7 +30,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .labels import EMOTIONS, PAIRS, SENTIMENTS
+from .labels import CLASS_SETS, EMOTIONS, PAIR_NAMES, PAIRS, SENTIMENTS
 
 # how often each pair occurs in MELD train (9,989 utterances): the answer when no branch has a say
 MELD_PAIR_COUNTS = (1109, 271, 268, 1743, 4710, 683, 614, 591)
@@ -35,6 +38,14 @@ PAIR_EMOTION = torch.tensor([EMOTIONS.index(e) for e, _ in PAIRS])  # pair -> em
 PAIR_SENTIMENT = torch.tensor([SENTIMENTS.index(s) for _, s in PAIRS])  # pair -> sentiment id
 # log n(e) per pair: how many pairs share its emotion (2 for surprise)
 PAIR_LOG_SPLIT = torch.log(torch.bincount(PAIR_EMOTION, minlength=len(EMOTIONS))[PAIR_EMOTION].float())
+
+
+def _class_of_pair(class_set: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pair -> class id (8,), log of how many pairs that class stands for (8,)) of a class set."""
+    classes = list(CLASS_SETS[class_set].values())
+    index = torch.tensor([next(i for i, ps in enumerate(classes) if name in ps) for name in PAIR_NAMES])
+    sizes = torch.tensor([len(ps) for ps in classes], dtype=torch.float32)
+    return index, torch.log(sizes[index])
 
 
 def classifier(in_dim: int, hidden: int, n: int, dropout: float) -> nn.Sequential:
@@ -47,11 +58,13 @@ class BranchHead(nn.Module):
     The layout matches the learned-fusion path over one modality (fusion_layer, emotion_classifier,
     sentiment_classifier), so a text-only model's fused head becomes a text branch head unchanged."""
 
-    def __init__(self, config: ModelConfig, sentiment: bool = True):
+    def __init__(self, config: ModelConfig, sentiment: bool = True, classes: int | None = None):
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(config.proj_dim, config.fusion_dim), nn.BatchNorm1d(config.fusion_dim),
                                    nn.ReLU(), nn.Dropout(config.fusion_dropout))
-        self.emotion = classifier(config.fusion_dim, config.head_hidden, config.num_emotions, config.dropout)
+        # classes: the size of the branch's class set when it answers in one (labels.CLASS_SETS), else 7 emotions
+        self.emotion = classifier(config.fusion_dim, config.head_hidden, classes or config.num_emotions,
+                                  config.dropout)
         self.sentiment = classifier(config.fusion_dim, config.head_hidden, config.num_sentiments, config.dropout) \
             if sentiment else None
 
@@ -89,11 +102,20 @@ def marginals(log_pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return fold(PAIR_EMOTION, len(EMOTIONS)), fold(PAIR_SENTIMENT, len(SENTIMENTS))
 
 
+def pairs_from_classes(log_c: torch.Tensor, class_set: str) -> torch.Tensor:
+    """Log-probabilities of the pairs, (batch, 8), of a branch answering in a class set (batch, classes): each
+    class's mass split evenly over the pairs it stands for."""
+    index, log_size = _class_of_pair(class_set)
+    return log_c[:, index.to(log_c.device)] - log_size.to(log_c.device, log_c.dtype)
+
+
 def branch_log_probs(config: ModelConfig, modality: str, emotion_logits: torch.Tensor,
                      sentiment_logits: torch.Tensor | None) -> torch.Tensor:
     """Calibrated pair log-probabilities of one branch, (batch, 8)."""
     temps = config.branch_temperatures.get(modality, {})
     log_e = torch.log_softmax(emotion_logits.float() / temps.get("emotion", 1.0), dim=-1)
+    if modality in config.branch_classes:
+        return pairs_from_classes(log_e, config.branch_classes[modality])
     if sentiment_logits is None:
         return pairs_from_emotion(log_e)
     log_s = torch.log_softmax(sentiment_logits.float() / temps.get("sentiment", 1.0), dim=-1)

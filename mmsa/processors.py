@@ -115,12 +115,26 @@ class WhisperVoiceProcessor:
             return None
         return features.voice_features(self.whisper, features.trim_to_speech(np.asarray(wave, np.float32)))
 
+    def normalise(self, items: Sequence[np.ndarray | None], speakers: Sequence) -> list[np.ndarray | None]:
+        """The read items of one recording standardised per speaker (features.speaker_normalise) when the model
+        was trained so (config.voice_normalisation); absent items stay absent. speakers: one label per item
+        (None where unknown: those count as one speaker)."""
+        prior = self.config.voice_normalisation
+        rows = [i for i, v in enumerate(items) if v is not None]
+        if not prior or not rows:
+            return list(items)
+        normed = features.speaker_normalise(np.stack([items[i] for i in rows]), [speakers[i] for i in rows], prior)
+        out = list(items)
+        for k, i in enumerate(rows):
+            out[i] = normed[k]
+        return out
+
     def collate(self, items: Sequence[np.ndarray | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         width = 2 * self.config.whisper_width
         rows = [np.asarray(v, np.float32) if v is not None else np.zeros(width, np.float32) for v in items]
         return {"audio": torch.from_numpy(np.stack(rows))}, torch.tensor([v is not None for v in items])
 
-    def signature(self) -> list:
+    def signature(self) -> list:  # the cache holds read() items: normalisation is applied after, per recording
         return ["whisper_voice", self.config.whisper_encoder, features.VOICE_MIN_SAMPLES]
 
 

@@ -59,6 +59,8 @@ class Prediction:
     pair_scores: dict[str, float] | None = None  # "joy/positive" -> probability, over labels.PAIRS
     weight: float | None = None  # a branch's weight in this utterance's fused answer (weight x familiarity)
     familiarity: float | None = None  # a branch's familiarity with this input, in [0, 1]
+    # a branch that answers in its own classes (labels.CLASS_SETS, the voice's "voice4"): class -> probability
+    class_scores: dict[str, float] | None = None
 
     @property
     def emotion(self) -> str:
@@ -66,10 +68,17 @@ class Prediction:
 
     @property
     def sentiment(self) -> str:
+        if self.class_scores:  # a coarse branch's emotion marginal is its class split evenly: read sentiment itself
+            return _top(self.sentiment_scores)
         allowed = SENTIMENTS_OF[self.emotion]
         if self.pair_scores:
             return max(allowed, key=lambda s: self.pair_scores.get(f"{self.emotion}/{s}", 0.0))
         return max(allowed, key=lambda s: self.sentiment_scores.get(s, 0.0))
+
+    @property
+    def label(self) -> str:
+        """What the branch itself answered: its top class where it has its own classes, else the pair."""
+        return _top(self.class_scores) if self.class_scores else f"{self.emotion}/{self.sentiment}"
 
     @property
     def familiar(self) -> bool | None:
@@ -90,16 +99,19 @@ class Prediction:
 
     @classmethod
     def from_probabilities(cls, emotion: list[float], sentiment: list[float], pairs: list[float] | None = None,
-                           weight: float | None = None, familiarity: float | None = None) -> "Prediction":
+                           weight: float | None = None, familiarity: float | None = None,
+                           classes: dict[str, float] | None = None) -> "Prediction":
         return cls(dict(zip(EMOTIONS, map(float, emotion))), dict(zip(SENTIMENTS, map(float, sentiment))),
                    dict(zip(PAIR_NAMES, map(float, pairs))) if pairs is not None else None,
-                   None if weight is None else float(weight), None if familiarity is None else float(familiarity))
+                   None if weight is None else float(weight), None if familiarity is None else float(familiarity),
+                   {k: float(v) for k, v in classes.items()} if classes else None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Prediction":
         pairs = data.get("pair_scores")
+        classes = data.get("class_scores")
         return cls(dict(data["emotion_scores"]), dict(data["sentiment_scores"]), dict(pairs) if pairs else None,
-                   data.get("weight"), data.get("familiarity"))
+                   data.get("weight"), data.get("familiarity"), dict(classes) if classes else None)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"emotion": self.emotion, "emotion_scores": _round(self.emotion_scores),
@@ -110,6 +122,8 @@ class Prediction:
             out["weight"] = round(self.weight, 4)
         if self.familiarity is not None:
             out.update(familiarity=round(self.familiarity, 4), familiar=self.familiar)
+        if self.class_scores:
+            out.update(label=self.label, class_scores=_round(self.class_scores))
         return out
 
 
@@ -140,7 +154,8 @@ class UtteranceResult:
         notes = []
         counted = {m: p for m, p in self.by_modality.items() if p.counted}  # a branch not counted did not disagree
         for task in ("sentiment", "emotion"):
-            said = {m: getattr(p, task) for m, p in counted.items()}
+            # a branch with its own coarse classes (the voice) names no single emotion, so it only has a sentiment
+            said = {m: getattr(p, task) for m, p in counted.items() if task == "sentiment" or not p.class_scores}
             if len(set(said.values())) > 1:
                 notes.append(f"{task}: " + ", ".join(f"{m} says {v}" for m, v in said.items()))
         return notes

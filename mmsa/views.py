@@ -84,8 +84,9 @@ def _said(p) -> str:
 
 
 def _branch_said(p) -> str:
-    """A branch's own answer, and the say it had in the fused one: its weight, or that it was not counted."""
-    said = _said(p)
+    """A branch's own answer (in its own classes where it has them), and the say it had in the fused one: its
+    weight, or that it was not counted."""
+    said = f"{p.label} {p.class_scores[p.label]:.0%}" if p.class_scores else _said(p)
     if p.weight is None:
         return said
     if p.familiar is False:

@@ -1,18 +1,20 @@
 """Rebuild the bundled starter models from the three data folders, and report each branch's validation figures.
 
     python scripts/build_starter.py --meld ../shared/data/meld --ravdess DATA/RavdessDataSet \\
-        --fer DATA/FER2013/dataset/train
+        --emodb DATA/speech-emotion-recognition/dataset --turev "DATA/TurEV-DB/Sound Source" \\
+        --fer DATA/FER2013/dataset/train --asr-dev runs/asr_dev --face-check ck.csv --face-familiarity fer.csv
 
 1. text: MiniLM with rank-8 adapters trained on MELD train (class-balanced), early-stopped and calibrated on MELD
    dev -> mmsa/starter_text ("starter-text", Apache-2.0 weights);
-2. voice: training.voice on RAVDESS actors 01-20, five folds by actor (21-24 never read);
+2. voice: training.voice on RAVDESS actors 01-20 (21-24 never read), EmoDB and TurEV-DB, validated
+   leave-one-corpus-out and by speaker; four classes (labels.CLASS_SETS["voice4"]);
 3. face: training.face on FER2013 train, validated on a stratified 10% of it (the test split never read);
-4. the three joined by late fusion (training.compose) -> mmsa/starter_model ("starter", the default; CC BY-NC-SA
-   4.0 because of RAVDESS, and research use only because of FER2013);
+4. the three joined by late fusion (training.compose) -> mmsa/starter_model ("starter", the default;
+   non-commercial because of RAVDESS and TurEV-DB, research use only because of FER2013 and EmoDB);
 5. each branch's weight measured on data unlike its training data (training.branch_weights: the words on MELD dev
-   as transcribed, --asr-dev; the voice on --voice-check, e.g. EmoDB; the face on --face-check, e.g. CK+), and
-   each branch's familiarity calibrated on its own data (training.familiarity: --voice-familiarity, RAVDESS files;
-   --face-familiarity, FER2013 train files).
+   as transcribed, --asr-dev; the voice leave-one-corpus-out, from its run; the face on --face-check, e.g. CK+),
+   and each branch's familiarity calibrated on its own held-out data (the voice's by its run, out of fold; the
+   face's by training.familiarity on --face-familiarity, FER2013 train files).
 
 --text-run / --voice-run / --face-run reuse a finished run instead of training that branch.
 """
@@ -91,6 +93,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meld", required=True, help="folder with MELD's train_sent_emo.csv and dev_sent_emo.csv")
     parser.add_argument("--ravdess", help="RAVDESS speech folder (RavdessDataSet)")
+    parser.add_argument("--emodb", help="EmoDB's original 16 kHz files (Angry/ Happy/ Neutral/ Sad/)")
+    parser.add_argument("--turev", help="TurEV-DB's 'Sound Source' folder")
     parser.add_argument("--fer", help="FER2013 dataset/train folder")
     parser.add_argument("--runs", default=str(ROOT / "runs"), help="where the branch runs are written")
     parser.add_argument("--text-run", help="skip training the text branch: ship this finished run")
@@ -99,9 +103,7 @@ def main() -> int:
     parser.add_argument("--text-only", action="store_true", help="rebuild starter-text only")
     parser.add_argument("--asr-dev", help="MELD dev as the speech recogniser hears it (asr_sent_emo.csv written by "
                         "benchmarks.asr_gap): the words' fusion weight is their accuracy on what users get")
-    parser.add_argument("--voice-check", help="path,emotion CSV of speech the voice never learned from (EmoDB)")
     parser.add_argument("--face-check", help="path,emotion CSV of faces the face branch never learned from (CK+)")
-    parser.add_argument("--voice-familiarity", help="path CSV of the voice branch's own speech (RAVDESS 01-20)")
     parser.add_argument("--face-familiarity", help="path CSV of the face branch's own faces (FER2013 train)")
     args = parser.parse_args()
 
@@ -157,7 +159,7 @@ def main() -> int:
           f"macro F1 {check['emotion']['macro_f1']:.3f}, sentiment weighted F1 {check['sentiment']['weighted_f1']:.3f}")
     if args.text_only:
         return 0
-    missing = [flag for flag in ("asr_dev", "voice_check", "face_check", "voice_familiarity", "face_familiarity")
+    missing = [flag for flag in ("asr_dev", "face_check", "face_familiarity")
                if not getattr(args, flag)]
     if missing:  # in-domain validation figures made the voice outvote the words: never ship weights from them
         print("error: the fused starter needs each branch measured on data unlike its training data and its "
@@ -168,7 +170,10 @@ def main() -> int:
     from training import face, voice
 
     voice_run = Path(args.voice_run) if args.voice_run else runs / "voice"
-    if not args.voice_run and voice.main(["--ravdess", args.ravdess, "--output-dir", str(voice_run)]) != 0:
+    corpora = [a for name in ("ravdess", "emodb", "turev") if getattr(args, name)
+               for a in (f"--{name}", getattr(args, name))]
+    if not args.voice_run and voice.main([*corpora, "--baseline-encoder", "tiny.en", "--output-dir", str(voice_run),
+                                          "--features-dir", str(runs / "voice_features")]) != 0:
         return 1
     face_run = Path(args.face_run) if args.face_run else runs / "face"
     if not args.face_run and face.main(["--fer", args.fer, "--output-dir", str(face_run)]) != 0:
@@ -185,8 +190,9 @@ def main() -> int:
     text_reliability, _, _ = evaluate(text_model, args.asr_dev)
     starter = compose(text_model, MultimodalSentimentModel.from_pretrained(str(voice_run)),
                       MultimodalSentimentModel.from_pretrained(str(face_run)), {"text": 1.0, "audio": 1.0, "video": 1.0})
+    cross_corpus = json.loads((voice_run / "cross_corpus.json").read_text())
     checks = {"text": (text_reliability, "MELD dev spoken by espeak-ng and transcribed by tiny.en (7 emotions)"),
-              "audio": (evaluate_branch(starter, args.voice_check, "voice")[0], Path(args.voice_check).parent.name),
+              "audio": (cross_corpus, cross_corpus["set"] + " (4 classes)"),
               "video": (evaluate_branch(starter, args.face_check, "face")[0], Path(args.face_check).parent.name)}
     weights = {}
     for m, (metrics, set_name) in checks.items():
@@ -194,8 +200,7 @@ def main() -> int:
         weights[m] = round(reliability_weight(figures["accuracy"], figures["chance"]), 4)
         starter.config.branch_validation[m] = {"set": set_name, **figures}
     starter.config.branch_weights = weights
-    for branch, modality, csv_path in (("voice", "audio", args.voice_familiarity),
-                                       ("face", "video", args.face_familiarity)):
+    for branch, modality, csv_path in (("face", "video", args.face_familiarity),):
         rows = read_csv(Path(csv_path))
         calibration, report = calibrate(starter, branch, [Path(csv_path).parent / r["path"] for r in rows],
                                         fit=3000 if branch == "face" else 0)
@@ -206,7 +211,8 @@ def main() -> int:
                              n=text_reliability["n"], accuracy=text_reliability["emotion"]["accuracy"],
                              macro_f1=text_reliability["emotion"]["macro_f1"], weight=weights["text"],
                              ece=f"{text_ece[0]:.3f} -> {text_ece[1]:.3f}", check=starter.config.branch_validation["text"]),
-        "voice": dict(data="RAVDESS actors 01-20, out-of-fold (folds by actor)", n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
+        "voice": dict(data="RAVDESS 01-20, EmoDB, TurEV-DB, out-of-fold (folds by speaker; 4 classes)",
+                      n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
                       macro_f1=voice_metrics["macro_f1"], weight=weights["audio"],
                       ece=f"{voice_metrics['calibration']['ece_before']:.3f} -> "
                           f"{voice_metrics['calibration']['ece_after']:.3f}", check=starter.config.branch_validation["audio"]),

@@ -2,7 +2,8 @@
 sentiment and text columns, whose paths are audio files, videos or still images (relative to the CSV).
 
 The inputs are prepared as in use, by the same processors (mmsa.processors): the whole file's speech for the
-voice; the face in frames sampled across the clip, or in the image (a tight crop in which no face is found is the
+voice (standardised per speaker where the branch was trained so, a `speaker` column naming the groups; without it
+each file stands alone, as a one-utterance video would); the face in frames sampled across the clip, or in the image (a tight crop in which no face is found is the
 face itself); the text column for the words.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmsa.labels import EMOTIONS, emotion_id, sentiment_id
+from mmsa.labels import CLASS_OF_EMOTION, CLASS_SETS, EMOTIONS, PAIR_NAMES, emotion_id, sentiment_id
 from mmsa.media import MediaError, decode_audio, iter_span_frames, probe
 from mmsa.processors import batch_inputs, processors_for
 
@@ -36,7 +37,7 @@ def load_rows(csv_path: str | Path, encoding: str | None = None) -> list[dict]:
     for n, row in enumerate(rows, start=2):
         try:
             item = {"path": path.parent / row["path"].strip(), "emotion": emotion_id(row["emotion"]),
-                    "text": (row.get("text") or "").strip()}
+                    "text": (row.get("text") or "").strip(), "speaker": (row.get("speaker") or "").strip() or n}
             if (row.get("sentiment") or "").strip():
                 item["sentiment"] = sentiment_id(row["sentiment"])
         except ValueError as e:
@@ -63,12 +64,26 @@ def face_input(processor, path: Path) -> np.ndarray | None:
     return processor.read(frames)
 
 
+def fold_pairs(pairs: np.ndarray, class_set: str) -> np.ndarray:
+    """Pair probabilities (n, 8) summed into a class set's classes (n, classes)."""
+    classes = list(CLASS_SETS[class_set].values())
+    return np.stack([pairs[:, [PAIR_NAMES.index(p) for p in members]].sum(1) for members in classes], axis=1)
+
+
 def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = None,
-                    batch_size: int = 32) -> tuple[dict, dict, dict]:
-    """(metrics, probabilities, truth) of one branch ("text", "voice", "face") or of the fused answer ("fused")."""
+                    batch_size: int = 32, classes: str | None = None) -> tuple[dict, dict, dict]:
+    """(metrics, probabilities, truth) of one branch ("text", "voice", "face") or of the fused answer ("fused").
+
+    classes: score in a class set (labels.CLASS_SETS) instead of the 7 emotions: the answer's pair probabilities
+    summed per class, the true emotion mapped to its class. A branch that answers in a class set (the voice's
+    "voice4") is scored in it by default."""
     from .metrics import all_metrics, task_metrics
 
     cfg = model.config
+    if classes is None and branch != "fused":
+        classes = cfg.branch_classes.get(BRANCHES[branch])
+    if classes is not None and classes not in CLASS_SETS:
+        raise ValueError(f"unknown class set {classes!r}; expected one of {', '.join(CLASS_SETS)}")
     wanted = list(BRANCHES.values()) if branch == "fused" else [BRANCHES[branch]]
     missing = [m for m in wanted if m not in cfg.modalities] if branch != "fused" else []
     if missing:
@@ -98,7 +113,11 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
         kept.append(row)
     if not kept:
         raise DataError(f"{Path(csv_path).name}: no row has {branch} input; e.g. {skipped[:2]}")
-    probs_e, probs_s = [], []
+    if "audio" in wanted and hasattr(procs.get("audio"), "normalise"):
+        voices = procs["audio"].normalise([r.get("audio") for r in kept], [r["speaker"] for r in kept])
+        for r, v in zip(kept, voices):
+            r["audio"] = v
+    probs_e, probs_s, probs_p = [], [], []
     model.eval()
     for s in range(0, len(kept), batch_size):
         batch = kept[s:s + batch_size]
@@ -111,12 +130,25 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
                 p = model.probabilities(out)
                 probs_e.append(p["emotion"])
                 probs_s.append(p["sentiment"])
+                probs_p.append(p["pairs"])
             else:
                 logits = out.modality_logits[BRANCHES[branch]]
                 probs_e.append(torch.softmax(logits["emotion"].float(), -1))
                 probs_s.append(torch.softmax(logits["sentiment"].float(), -1))
+                if classes is not None:
+                    if "pairs" not in logits:
+                        raise ValueError(f"the {branch} branch gives no pair probabilities to score in {classes}")
+                    probs_p.append(torch.softmax(logits["pairs"].float(), -1))
     probs = {"emotion": torch.cat(probs_e).numpy(), "sentiment": torch.cat(probs_s).numpy()}
     truth = {"emotion": np.array([r["emotion"] for r in kept])}
+    if classes is not None:
+        names = tuple(CLASS_SETS[classes])
+        probs = {"classes": fold_pairs(torch.cat(probs_p).numpy(), classes)}
+        truth = {"classes": np.array([names.index(CLASS_OF_EMOTION[classes][EMOTIONS[e]]) for e in truth["emotion"]])}
+        metrics = {"n": len(kept), "classes": classes,
+                   "emotion": task_metrics(truth["classes"], probs["classes"].argmax(1), names)}
+        metrics.update(branch=branch, skipped=len(skipped))
+        return metrics, probs, truth
     if all("sentiment" in r for r in kept):
         truth["sentiment"] = np.array([r["sentiment"] for r in kept])
         metrics = all_metrics(truth, probs)

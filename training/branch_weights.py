@@ -2,10 +2,11 @@
 
     python -m training.branch_weights --model DIR \\
         --branch text runs/eval_words_asr/metrics.json "MELD dev, spoken by espeak-ng, transcribed by tiny.en" \\
-        --branch voice runs/eval_voice_emodb/metrics.json "EmoDB (German, acted), 4 classes" \\
+        --branch voice runs/voice/cross_corpus.json "leave-one-corpus-out: RAVDESS, EmoDB, TurEV-DB" \\
         --branch face runs/eval_face_ck/metrics.json "CK+ (posed, lab), 6 classes"
 
-Each metrics.json is what `python -m training.evaluate [--branch ...]` wrote. A branch's weight is its accuracy's
+Each metrics.json is what `python -m training.evaluate [--branch ...]` wrote (for the voice, training.voice's
+cross_corpus.json). A branch's weight is its accuracy's
 share of the way from chance (the most frequent class's share of that set) to perfect (mmsa.fusion.
 reliability_weight): a branch no better than always answering the commonest class gets 0, whatever its score on
 its own validation data. The figures go into config.json (branch_validation) beside the weights, for the card and
@@ -23,8 +24,12 @@ BRANCHES = {"text": "text", "voice": "audio", "face": "video"}
 
 
 def measured(metrics: dict) -> dict:
-    """{"n", "accuracy", "chance"} of an evaluation's emotion figures."""
+    """{"n", "accuracy", "chance"} of an evaluation's emotion figures (training.evaluate's metrics.json), or of a
+    cross-corpus summary that states its chance (training.voice's cross_corpus.json: means over held-out corpora)."""
     emotion = metrics["emotion"]
+    if "chance" in emotion:
+        return {"n": int(metrics["n"]), "accuracy": round(float(emotion["accuracy"]), 4),
+                "chance": round(float(emotion["chance"]), 4)}
     support = [c.get("support", 0) for c in emotion["per_class"].values()]
     n = int(metrics.get("n") or sum(support))
     if n <= 0:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mmsa.config import preset_config
-from mmsa.labels import EMOTIONS
+from mmsa.labels import class_names
 from mmsa.model import MultimodalSentimentModel
 
 from .calibration import expected_calibration_error, fit_temperature
@@ -35,6 +35,11 @@ def branch_model(modality: str, **overrides) -> MultimodalSentimentModel:
     return MultimodalSentimentModel(config)
 
 
+def branch_labels(model: MultimodalSentimentModel, modality: str) -> tuple[str, ...]:
+    """The classes a branch answers in: the 7 emotions, or its class set's (labels.CLASS_SETS)."""
+    return class_names(model.config.branch_classes.get(modality))
+
+
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -44,7 +49,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def branch_logits(model: MultimodalSentimentModel, modality: str, inputs: torch.Tensor, batch: int = 256) -> np.ndarray:
-    """Uncalibrated emotion logits of one branch, (n, 7)."""
+    """Uncalibrated logits of one branch in its own classes, (n, 7 emotions or its class set's size)."""
     model.eval()
     out = []
     with torch.inference_mode():
@@ -61,7 +66,7 @@ def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.
     """AdamW with one-cycle schedule; class weights = balanced ** weighting; keeps the epoch with the best
     validation accuracy (or, without keep_best, the last one). Returns the history."""
     seed_everything(seed)
-    weights = class_weights(y_train, len(EMOTIONS)) ** weighting
+    weights = class_weights(y_train, len(branch_labels(model, modality))) ** weighting
     y_t = torch.as_tensor(y_train, dtype=torch.long)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(y_t) / batch_size)
@@ -106,8 +111,9 @@ def calibrate_and_save(model: MultimodalSentimentModel, modality: str, x_val: to
     t = fit_temperature(torch.tensor(logits), torch.tensor(y_val))
     model.config.branch_temperatures = {modality: {"emotion": t}}
     before, after = softmax(logits), softmax(logits, t)
-    metrics = task_metrics(y_val, after.argmax(1), EMOTIONS)
-    metrics.update(n=int(len(y_val)), chance=float(np.bincount(y_val, minlength=len(EMOTIONS)).max() / len(y_val)),
+    labels = branch_labels(model, modality)
+    metrics = task_metrics(y_val, after.argmax(1), labels)
+    metrics.update(n=int(len(y_val)), chance=float(np.bincount(y_val, minlength=len(labels)).max() / len(y_val)),
                    calibration={"temperature": t, "ece_before": expected_calibration_error(before, y_val),
                                 "ece_after": expected_calibration_error(after, y_val)})
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,9 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
         "branch_temperatures": {"text": {"emotion": tc.emotion_temperature, "sentiment": tc.sentiment_temperature},
                                 "audio": vc.branch_temperatures["audio"], "video": fc.branch_temperatures["video"]},
         "branch_weights": weights, "derived_sentiment": ["audio", "video"], "emotion_to_sentiment": [],
+        # what each branch brings from its own training: its class set and its familiarity calibration, if any
+        "branch_classes": {**vc.branch_classes, **fc.branch_classes},
+        "branch_familiarity": {**vc.branch_familiarity, **fc.branch_familiarity},
         "emotion_temperature": 1.0, "sentiment_temperature": 1.0, "preset": preset,
         "license": "CC BY-NC-SA 4.0 (RAVDESS), research use only (FER2013)",
     })

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from mmsa.model import load_model
 
+    from mmsa.labels import CLASS_SETS
+
     from .metrics import markdown_table, save_confusion_matrices
 
     try:
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     save_confusion_matrices(truth, probs, out.parent, title=f"({Path(args.csv).stem})")
     what = f"{name} ({args.branch} branch)" if args.branch and args.branch != "fused" else name
     print(f"{what} on {Path(args.csv).name} (n = {metrics['n']}, skipped {metrics.get('skipped', 0)}):")
+    if metrics.get("classes"):
+        print(f"(scored in the branch's own classes, {metrics['classes']}: {', '.join(CLASS_SETS[metrics['classes']])})")
     print(markdown_table(metrics))
     print(f"wrote {out} and confusion matrices in {out.parent}")
     return 0

