@@ -57,21 +57,41 @@ STARTER_SUMMARY = (
     "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
     "branch probabilities over the allowed label pairs, mmsa/fusion.py): **words** (all-MiniLM-L6-v2 with "
     "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
-    "with a small head, RAVDESS speech actors 01-20) and **face** (the largest face, found by OpenCV's Haar "
+    "standardised against the same speaker's other utterances, with a small head trained on three acted corpora in "
+    "three languages: RAVDESS actors 01-20, EmoDB, TurEV-DB; it answers in four classes, negative aroused, negative "
+    "subdued, positive, neutral, because that is what a voice carries across speakers and studios) and **face** (the largest face, found by OpenCV's Haar "
     "cascade, read by a small CNN trained on FER2013 train). Every answer is a distribution over MELD's 8 "
-    "(emotion, sentiment) pairs; voice and face give emotions only and add no sentiment of their own; each "
+    "(emotion, sentiment) pairs; voice and face add no sentiment prior of their own (each of their classes is "
+    "split evenly over the pairs it stands for); each "
     "branch counts by its figures on data unlike its training data and by how familiar each input is to it.")
 STARTER_LIMITS = (
-    "- Voice and face learned from acted studio data (RAVDESS: 24 North American actors; FER2013: web images). "
-    "Expect them to be less sure, and less right, on spontaneous speech and real video; each branch's own answer "
-    "is shown beside the fused one.\n"
+    "- Voice and face learned from acted data (RAVDESS, EmoDB, TurEV-DB: 36 actors in English, German and Turkish; "
+    "FER2013: web images). Expect them to be less sure, and less right, on spontaneous speech and real video; each "
+    "branch's own answer is shown beside the fused one.\n"
+    "- The voice is measured against its speaker's other utterances in the same file: a speaker who sounds angry "
+    "throughout a long clip reads as less aroused than one who flares up once. A clip of one utterance is measured "
+    "against the average training voice.\n"
     "- The face branch reads the largest face as the speaker's; with several people on screen it may read a "
     "listener. No face found means the utterance is read without the picture (and the result says so).\n"
-    "- Licences: the weights inherit RAVDESS's CC BY-NC-SA 4.0 (non-commercial, share alike) and FER2013's "
-    "research-only terms. For other uses select `starter-text`.")
-STARTER_DATA = ("MELD (GNU GPL v3) for the words; RAVDESS speech, actors 01-20 (Livingstone & Russo 2018, "
-                "CC BY-NC-SA 4.0) for the voice; FER2013 train (Kaggle 2013 challenge, research use only) for the face. "
-                "The weights are therefore CC BY-NC-SA 4.0 and for research use only.")
+    "- Licences: the weights inherit RAVDESS's CC BY-NC-SA 4.0, TurEV-DB's CC BY-NC-ND 4.0, EmoDB's and FER2013's "
+    "research-only terms: non-commercial research use only. For other uses select `starter-text`.")
+STARTER_DATA = ("MELD (GNU GPL v3) for the words; for the voice RAVDESS speech, actors 01-20 (Livingstone & Russo 2018, "
+                "CC BY-NC-SA 4.0), EmoDB's original files (Burkhardt et al. 2005, free for research) and TurEV-DB "
+                "(Canpolat et al. 2020, CC BY-NC-ND 4.0 per its README); FER2013 train (Kaggle 2013 challenge, research "
+                "use only) for the face. The weights are therefore for non-commercial research use only.")
+STARTER_LICENCE = "non-commercial research use only (RAVDESS CC BY-NC-SA 4.0, TurEV-DB CC BY-NC-ND 4.0, EmoDB, FER2013)"
+
+
+def voice_table(metrics: dict) -> str:
+    """The voice's leave-one-corpus-out table (training.voice), for the card."""
+    from training.voice import TEST_GROUP, table
+
+    if "leave_one_corpus_out" not in metrics:
+        return ""
+    return ("\n\n**The voice across corpora** (leave-one-corpus-out: trained on the other corpora, scored on the one "
+            f"left out, 4 classes; each speaker's clips standardised in groups of {TEST_GROUP}, as a video's "
+            "utterances are, or alone; `python -m training.voice ... --compare raw base`):\n\n"
+            + table(metrics["leave_one_corpus_out"]))
 
 
 def branch_table(figures: dict[str, dict]) -> str:
@@ -99,7 +119,8 @@ def main() -> int:
     parser.add_argument("--runs", default=str(ROOT / "runs"), help="where the branch runs are written")
     parser.add_argument("--text-run", help="skip training the text branch: ship this finished run")
     parser.add_argument("--voice-run", help="skip training the voice branch: use this finished run")
-    parser.add_argument("--face-run", help="skip training the face branch: use this finished run")
+    parser.add_argument("--face-run", help="skip training the face branch: use this finished run ('starter': the "
+                        "shipped starter's face, measured again on its FER2013 validation split, --fer)")
     parser.add_argument("--text-only", action="store_true", help="rebuild starter-text only")
     parser.add_argument("--asr-dev", help="MELD dev as the speech recogniser hears it (asr_sent_emo.csv written by "
                         "benchmarks.asr_gap): the words' fusion weight is their accuracy on what users get")
@@ -176,7 +197,17 @@ def main() -> int:
                                           "--features-dir", str(runs / "voice_features")]) != 0:
         return 1
     face_run = Path(args.face_run) if args.face_run else runs / "face"
-    if not args.face_run and face.main(["--fer", args.fer, "--output-dir", str(face_run)]) != 0:
+    if args.face_run == "starter":  # keep the shipped face: take it out, and measure it again on its split
+        from training.compose import branch_of
+
+        face_run = runs / "face-from-starter"
+        shipped = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter", minilm_dir(), cache)))
+        branch_of(shipped, "video").save_pretrained(str(face_run))
+        (face_run / "training_report.json").write_text(json.dumps({"data": "FER2013 dataset/train",
+                                                                   "source": "the previous starter's face branch"}))
+        if face.main(["--fer", args.fer, "--output-dir", str(face_run), "--recalibrate"]) != 0:
+            return 1
+    elif not args.face_run and face.main(["--fer", args.fer, "--output-dir", str(face_run)]) != 0:
         return 1
     voice_metrics = json.loads((voice_run / "metrics.json").read_text())
     face_metrics = json.loads((face_run / "metrics.json").read_text())
@@ -200,6 +231,7 @@ def main() -> int:
         weights[m] = round(reliability_weight(figures["accuracy"], figures["chance"]), 4)
         starter.config.branch_validation[m] = {"set": set_name, **figures}
     starter.config.branch_weights = weights
+    starter.config.license = STARTER_LICENCE
     for branch, modality, csv_path in (("face", "video", args.face_familiarity),):
         rows = read_csv(Path(csv_path))
         calibration, report = calibrate(starter, branch, [Path(csv_path).parent / r["path"] for r in rows],
@@ -227,8 +259,8 @@ def main() -> int:
     (starter_run / "branches.json").write_text(json.dumps(figures, indent=2))
     write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
                repo_id="mmsa/starter-multimodal",
-               title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="cc-by-nc-sa-4.0",
-               data_licence=STARTER_DATA, branch_results=branch_table(figures))
+               title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="other",
+               data_licence=STARTER_DATA, branch_results=branch_table(figures) + voice_table(voice_metrics))
     for png in ("emotion_confusion.png", "sentiment_confusion.png"):
         if (text_run / png).is_file():
             (starter_run / png).write_bytes((text_run / png).read_bytes())

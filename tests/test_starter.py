@@ -34,9 +34,11 @@ def test_shipped_files_are_small_and_say_what_they_learned_from():
     assert (full["audio_backbone"], full["whisper_encoder"], full["video_backbone"]) == ("whisper", "tiny.en",
                                                                                         "face_cnn")
     assert set(full["branch_weights"]) == {"text", "audio", "video"} and full["derived_sentiment"] == ["audio", "video"]
+    assert full["branch_classes"] == {"audio": "voice4"} and len(full["voice_normalisation"]["mean"]) == 768
+    assert "leave-one-corpus-out" in full["branch_validation"]["audio"]["set"]
     card = (STARTER_DIR / "README.md").read_text()
-    for words in ("RAVDESS", "actors 01-20", "CC BY-NC-SA 4.0", "FER2013", "research use only", "MELD",
-                  "license: cc-by-nc-sa-4.0", "ECE"):
+    for words in ("RAVDESS", "actors 01-20", "EmoDB", "TurEV-DB", "CC BY-NC-SA 4.0", "CC BY-NC-ND 4.0", "FER2013",
+                  "research use only", "MELD", "license: other", "ECE", "leave-one-corpus-out"):
         assert words in card, words
 
 

@@ -209,3 +209,49 @@ def test_training_voice_end_to_end_on_generated_corpora(tmp_path):
         assert MultimodalSentimentModel.from_pretrained(str(out / "loco" / held)).config.branch_classes
     report = json.loads((out / "training_report.json").read_text())
     assert any("TurEV-DB" in lic for lic in report["licences"]) and report["data"]["turev"] == 16
+
+
+def test_a_composed_voice_comes_back_out_unchanged():
+    """compose() carries the voice's classes, standardisation and familiarity; branch_of() takes it out again, and
+    benchmarks.fusion.with_voice() puts another one in, all with the same answers."""
+    from benchmarks.fusion import with_voice
+    from training.compose import branch_of, compose
+
+    torch.manual_seed(3)
+    text = MultimodalSentimentModel.tiny(modalities=["text"]).eval()
+    width = 768
+    norm = {"mean": [0.1] * width, "var": [2.0] * width, "weight": 4.0}
+    voice = MultimodalSentimentModel.tiny(modalities=["audio"], fusion="late", audio_backbone="whisper",
+                                          derived_sentiment=["audio"], branch_classes={"audio": "voice4"},
+                                          voice_normalisation=norm, branch_temperatures={"audio": {"emotion": 1.5}},
+                                          branch_familiarity={"audio": {"typical": 1.0, "limit": 2.0}}).eval()
+    face = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
+                                         face_width=4, derived_sentiment=["video"],
+                                         branch_temperatures={"video": {"emotion": 1.2}}).eval()
+    joined = compose(text, voice, face, {"text": 0.3, "audio": 0.6, "video": 0.4})
+    c = joined.config
+    assert c.branch_classes == {"audio": "voice4"} and c.voice_normalisation == norm
+    assert c.branch_familiarity == {"audio": {"typical": 1.0, "limit": 2.0}}
+    x = torch.randn(4, width)
+    present = {"audio": torch.ones(4, dtype=torch.bool)}
+    with torch.inference_mode():
+        want = voice(audio=x, present=present).modality_logits["audio"]["classes"]
+        back = branch_of(joined, "audio")
+        assert back.config.voice_normalisation == norm and back.config.branch_classes == {"audio": "voice4"}
+        assert back(audio=x, present=present).modality_logits["audio"]["classes"].numpy() == pytest.approx(
+            want.numpy(), abs=1e-6)
+        other = MultimodalSentimentModel(voice.config)
+        other.eval()
+        swapped = with_voice(joined, _saved(other))
+        got = swapped(audio=x, present={**present, "text": torch.zeros(4, dtype=torch.bool),
+                                        "video": torch.zeros(4, dtype=torch.bool)}).modality_logits["audio"]["classes"]
+        assert got.numpy() == pytest.approx(other(audio=x, present=present).modality_logits["audio"]["classes"]
+                                            .numpy(), abs=1e-6)
+
+
+def _saved(model):
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    model.save_pretrained(folder)
+    return folder

@@ -28,6 +28,7 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
         **tc.to_dict(),
         "modalities": ["text", "audio", "video"], "fusion": "late", "per_modality_heads": True,
         "audio_backbone": "whisper", "whisper_encoder": vc.whisper_encoder,
+        "voice_normalisation": vc.voice_normalisation,
         "video_backbone": "face_cnn", "face_size": fc.face_size, "face_width": fc.face_width,
         "num_frames": FACE_FRAMES,
         "branch_temperatures": {"text": {"emotion": tc.emotion_temperature, "sentiment": tc.sentiment_temperature},
@@ -53,3 +54,26 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
     model.load_state_dict(state, strict=True)
     model.tokenizer = text.tokenizer
     return model.eval()
+
+
+def branch_of(model: MultimodalSentimentModel, modality: str) -> MultimodalSentimentModel:
+    """One branch (voice or face) of a late-fusion model, as the one-branch model it was trained as
+    (training.voice, training.face): its encoder, head, calibration, classes and familiarity, no weight."""
+    from .branches import branch_model
+
+    c = model.config
+    if c.fusion != "late" or modality not in c.derived_sentiment:
+        raise ValueError(f"the model has no emotion-only {modality} branch to take out (late fusion only)")
+    overrides = {"audio": {"audio_backbone": "whisper", "whisper_encoder": c.whisper_encoder,
+                           "voice_normalisation": c.voice_normalisation},
+                 "video": {"video_backbone": "face_cnn", "face_size": c.face_size, "face_width": c.face_width,
+                           "num_frames": 1}}[modality]
+    branch = branch_model(modality, **overrides, proj_dim=c.proj_dim, fusion_dim=c.fusion_dim,
+                          head_hidden=c.head_hidden,
+                          branch_classes={m: s for m, s in c.branch_classes.items() if m == modality},
+                          branch_temperatures={modality: dict(c.branch_temperatures.get(modality, {}))},
+                          branch_familiarity={m: v for m, v in c.branch_familiarity.items() if m == modality})
+    prefixes = (f"{'audio' if modality == 'audio' else 'video'}_encoder.", f"branch_heads.{modality}.")
+    branch.load_state_dict({k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}, strict=True)
+    branch.config.license = c.license
+    return branch.eval()
