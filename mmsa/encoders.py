@@ -288,9 +288,11 @@ class FaceCNN(nn.Module):
 
 class VoiceEncoder(nn.Module):
     """Pooled Whisper encoder states -> embedding. Input shape = (batch, 2 * width): the mean, then the standard
-    deviation over time of the states of the encoder named by config.whisper_encoder (features.voice_features)."""
+    deviation over time of the states of the encoder named by config.whisper_encoder (features.voice_features).
+    With config.voice_normalisation the input is features.voice_pair's, (batch, 4 * width): standardised with the
+    speaker's other utterances (classified), then alone (what familiarity is measured on)."""
 
-    reports_distance = True  # late fusion measures its familiarity on features() (mmsa.model)
+    reports_distance = True  # late fusion measures its familiarity on familiarity_view(features()) (mmsa.model)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -301,22 +303,31 @@ class VoiceEncoder(nn.Module):
         self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.proj_dim), nn.ReLU(),
                                         nn.Dropout(config.dropout))
         self.width = width
+        self.paired = bool(config.voice_normalisation)
+        self.input_width = 2 * width if self.paired else width
 
     def set_statistics(self, features: torch.Tensor) -> None:
-        """Standardise inputs as the training features (n, width) are."""
-        self.feature_mean.copy_(features.mean(0))
-        self.feature_std.copy_(features.std(0).clamp_min(1e-5))
+        """Standardise inputs as the training features (n, input width) are (their classified part)."""
+        self.feature_mean.copy_(features[:, :self.width].mean(0))
+        self.feature_std.copy_(features[:, :self.width].std(0).clamp_min(1e-5))
 
     def features(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The standardised input, shape = (batch, 2 * width): what the projection reads, and what familiarity is
-        measured on (mmsa.fusion.feature_distance: about 1 for inputs like the training clips)."""
-        if audio.dim() != 2 or audio.shape[1] != self.width:
-            raise ValueError(f"voice input must have shape (batch, {self.width}), got {tuple(audio.shape)}")
-        return (audio - self.feature_mean) / self.feature_std
+        """The input with its classified part standardised, shape = (batch, input width): what the projection
+        reads, and what familiarity is measured on (familiarity_view, then mmsa.fusion.feature_distance: about 1
+        for inputs like the training clips)."""
+        if audio.dim() != 2 or audio.shape[1] != self.input_width:
+            raise ValueError(f"voice input must have shape (batch, {self.input_width}), got {tuple(audio.shape)}")
+        standardised = (audio[:, :self.width] - self.feature_mean) / self.feature_std
+        return torch.cat([standardised, audio[:, self.width:]], dim=1)
+
+    def familiarity_view(self, features: torch.Tensor) -> torch.Tensor:
+        """The part of features() familiarity is measured on: the utterance standardised alone when paired."""
+        return features[:, self.width:] if self.paired else features
 
     def forward(self, audio: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
                 features: torch.Tensor | None = None) -> torch.Tensor:
-        return self.projection(self.features(audio) if features is None else features)
+        feats = self.features(audio) if features is None else features
+        return self.projection(feats[:, :self.width])
 
 
 class FaceEncoder(nn.Module):

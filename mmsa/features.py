@@ -120,6 +120,15 @@ def speaker_normalise(features: np.ndarray, groups: Sequence, prior: dict) -> np
     return out.astype(np.float32)
 
 
+def voice_pair(features: np.ndarray, groups: Sequence, prior: dict) -> np.ndarray:
+    """What a per-speaker voice branch reads, shape = (n, 2F): each utterance standardised with its group
+    (speaker_normalise), then alone. The first half is what it classifies; the second, a function of the utterance
+    only, is what its familiarity is measured on, so that "how typical is this voice" does not depend on how many
+    utterances its speaker has (with many, any voice looks typical of itself)."""
+    alone = speaker_normalise(features, list(range(len(features))), prior)
+    return np.concatenate([speaker_normalise(features, groups, prior), alone], axis=1)
+
+
 def face_tensor(crops: np.ndarray) -> torch.Tensor:
     """Grayscale face crops uint8 (frames, size, size) -> float (frames, 1, size, size) in [0, 1]."""
     if crops.ndim != 3:

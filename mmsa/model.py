@@ -263,7 +263,9 @@ class MultimodalSentimentModel(
         feats = encoder.features(**{k: v[idx] for k, v in inputs.items()})
         out = placeholder.clone()
         out[idx] = encoder(features=feats).to(out.dtype)
-        distance[idx] = feature_distance(feats, self.config.branch_familiarity.get(name)).to(distance.dtype)
+        view = getattr(encoder, "familiarity_view", None)  # the voice measures it on the utterance alone
+        distance[idx] = feature_distance(view(feats) if view else feats,
+                                         self.config.branch_familiarity.get(name)).to(distance.dtype)
         return out, distance
 
     def _late(self, embeddings: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],

@@ -116,21 +116,22 @@ class WhisperVoiceProcessor:
         return features.voice_features(self.whisper, features.trim_to_speech(np.asarray(wave, np.float32)))
 
     def normalise(self, items: Sequence[np.ndarray | None], speakers: Sequence) -> list[np.ndarray | None]:
-        """The read items of one recording standardised per speaker (features.speaker_normalise) when the model
-        was trained so (config.voice_normalisation); absent items stay absent. speakers: one label per item
-        (None where unknown: those count as one speaker)."""
+        """The read items of one recording as the branch reads them: where it was trained per speaker
+        (config.voice_normalisation), each standardised with its speaker's other utterances, and alone
+        (features.voice_pair); absent items stay absent. speakers: one label per item (None where unknown: those
+        count as one speaker)."""
         prior = self.config.voice_normalisation
         rows = [i for i, v in enumerate(items) if v is not None]
         if not prior or not rows:
             return list(items)
-        normed = features.speaker_normalise(np.stack([items[i] for i in rows]), [speakers[i] for i in rows], prior)
+        paired = features.voice_pair(np.stack([items[i] for i in rows]), [speakers[i] for i in rows], prior)
         out = list(items)
         for k, i in enumerate(rows):
-            out[i] = normed[k]
+            out[i] = paired[k]
         return out
 
     def collate(self, items: Sequence[np.ndarray | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        width = 2 * self.config.whisper_width
+        width = 2 * self.config.whisper_width * (2 if self.config.voice_normalisation else 1)
         rows = [np.asarray(v, np.float32) if v is not None else np.zeros(width, np.float32) for v in items]
         return {"audio": torch.from_numpy(np.stack(rows))}, torch.tensor([v is not None for v in items])
 

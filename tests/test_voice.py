@@ -76,7 +76,7 @@ def test_the_voice_answers_in_its_classes_and_says_only_a_sentiment(tmp_path):
     again = MultimodalSentimentModel.from_pretrained(str(tmp_path))  # strict load: the 4-class head round-trips
     assert again.branch_heads["audio"].emotion[-1].out_features == 4
     with torch.inference_mode():
-        out = again.eval()(audio=torch.randn(3, 768), present={"text": torch.zeros(3, dtype=torch.bool),
+        out = again.eval()(audio=torch.randn(3, 1536), present={"text": torch.zeros(3, dtype=torch.bool),
                                                                 "audio": torch.ones(3, dtype=torch.bool)})
     classes = out.modality_logits["audio"]["classes"].exp()
     assert classes.shape == (3, 4) and classes.sum(1).numpy() == pytest.approx([1, 1, 1], abs=1e-5)
@@ -103,11 +103,14 @@ def test_the_pipeline_standardises_each_speakers_voice_together():
     items = [np.full(768, 1.0, np.float32), None, np.full(768, 3.0, np.float32), np.full(768, 2.0, np.float32)]
     out = proc.normalise(items, ["A", "A", "A", "B"])
     assert out[1] is None
+    assert all(v.shape == (1536,) for v in out if v is not None)  # with the speaker, then alone
     # A: mean (1 + 3) / (2 + 4) = 2/3, var ((1/3)^2 + (7/3)^2 + 4) / 6
     m, v = 2 / 3, ((1 / 3) ** 2 + (7 / 3) ** 2 + 4) / 6
     assert out[0][0] == pytest.approx((1 - m) / v ** 0.5, abs=1e-5)
-    # B alone: mean (2 + 4 * 0) / 5 = 0.4, var ((2 - 0.4)^2 + 4 * 1) / 5
-    assert out[3][0] == pytest.approx((2 - 0.4) / ((1.6 ** 2 + 4) / 5) ** 0.5, abs=1e-5)
+    # B alone: mean (2 + 4 * 0) / 5 = 0.4, var ((2 - 0.4)^2 + 4 * 1) / 5; and each utterance alone likewise
+    alone = lambda x: (x - x / 5) / (((x - x / 5) ** 2 + 4) / 5) ** 0.5  # noqa: E731
+    assert out[3][0] == pytest.approx(alone(2.0), abs=1e-5) and out[3][768] == pytest.approx(alone(2.0), abs=1e-5)
+    assert out[0][768] == pytest.approx(alone(1.0), abs=1e-5) and out[2][768] == pytest.approx(alone(3.0), abs=1e-5)
 
 
 def _write_tree(root, files: dict[str, bytes]):
@@ -232,7 +235,7 @@ def test_a_composed_voice_comes_back_out_unchanged():
     c = joined.config
     assert c.branch_classes == {"audio": "voice4"} and c.voice_normalisation == norm
     assert c.branch_familiarity == {"audio": {"typical": 1.0, "limit": 2.0}}
-    x = torch.randn(4, width)
+    x = torch.randn(4, 2 * width)  # voice_pair's: with the speaker, then alone
     present = {"audio": torch.ones(4, dtype=torch.bool)}
     with torch.inference_mode():
         want = voice(audio=x, present=present).modality_logits["audio"]["classes"]
@@ -255,3 +258,13 @@ def _saved(model):
     folder = tempfile.mkdtemp()
     model.save_pretrained(folder)
     return folder
+
+
+def test_a_voices_familiarity_is_measured_on_the_utterance_alone():
+    """Standardised with its speaker, any voice looks typical of itself; familiarity reads the utterance alone."""
+    model = _voice_model(branch_familiarity={"audio": {"typical": 0.5, "limit": 1.0}}).eval()
+    x = torch.zeros(2, 1536)
+    x[1, 768:] = 10.0  # typical beside its speaker, far from every training voice alone
+    with torch.inference_mode():
+        out = model(audio=x, present={"text": torch.zeros(2, dtype=torch.bool), "audio": torch.ones(2, dtype=torch.bool)})
+    assert out.familiarity["audio"].tolist() == [1.0, 0.0]

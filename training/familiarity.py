@@ -55,11 +55,14 @@ def branch_features(model, branch: str, paths: list[Path]) -> tuple[torch.Tensor
             skipped.append(f"{path.name}: no {branch} input")
             continue
         rows.append(item)
+    if hasattr(proc, "normalise"):  # a per-speaker voice: each file alone, as a one-utterance video
+        rows = proc.normalise(rows, list(range(len(rows))))
+    view = getattr(encoder, "familiarity_view", lambda f: f)
     out = []
     with torch.inference_mode():
         for s in range(0, len(rows), 64):
             inputs, _ = proc.collate(rows[s:s + 64])
-            out.append(encoder.features(*inputs.values()).float())
+            out.append(view(encoder.features(*inputs.values())).float())
     return (torch.cat(out) if out else torch.zeros(0, 1)), skipped
 
 

@@ -151,11 +151,12 @@ def prior_of(x: np.ndarray) -> dict:
 
 def grouped(x: np.ndarray, speaker: np.ndarray, sizes: tuple[int, ...], prior: dict | None,
             rng: np.random.Generator) -> np.ndarray:
-    """x standardised per speaker as in use: each speaker's clips, shuffled, cut into groups of a size drawn from
-    sizes (one "video" each), each group standardised together. prior None: unchanged (the raw recipe)."""
+    """x as the branch reads it in use (features.voice_pair): each speaker's clips, shuffled, cut into groups of a
+    size drawn from sizes (one "video" each), each group standardised together; then each clip alone. prior None:
+    unchanged (the raw recipe)."""
     if prior is None:
         return x
-    from mmsa.features import speaker_normalise
+    from mmsa.features import voice_pair
 
     labels = np.empty(len(x), dtype=object)
     for s in np.unique(speaker):
@@ -165,7 +166,7 @@ def grouped(x: np.ndarray, speaker: np.ndarray, sizes: tuple[int, ...], prior: d
             size = int(rng.choice(sizes))
             labels[rows[start:start + size]] = f"{s}#{k}"
             start, k = start + size, k + 1
-    return speaker_normalise(x, labels, prior)
+    return voice_pair(x, labels, prior)
 
 
 def _balanced(rows: np.ndarray, corpus: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -245,7 +246,9 @@ def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.n
         x = grouped(clean[held], speaker[held], (TEST_GROUP,), prior, np.random.default_rng(args.seed))
         logits[held] = branch_logits(model, "audio", torch.from_numpy(x))
         with torch.inference_mode():
-            distance[held] = feature_distance(model.audio_encoder.features(torch.from_numpy(x)), None).numpy()
+            encoder = model.audio_encoder
+            distance[held] = feature_distance(encoder.familiarity_view(encoder.features(torch.from_numpy(x))),
+                                              None).numpy()
         logging.info("speaker fold %d: accuracy %.3f", k + 1, (logits[held].argmax(1) == y[held]).mean())
     return logits, distance
 
