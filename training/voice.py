@@ -246,8 +246,8 @@ def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.n
         x = grouped(clean[held], speaker[held], (TEST_GROUP,), prior, np.random.default_rng(args.seed))
         logits[held] = branch_logits(model, "audio", torch.from_numpy(x))
         with torch.inference_mode():
-            encoder = model.audio_encoder
-            distance[held] = feature_distance(encoder.familiarity_view(encoder.features(torch.from_numpy(x))),
+            voice = model.audio_encoder
+            distance[held] = feature_distance(voice.familiarity_view(voice.features(torch.from_numpy(x))),
                                               None).numpy()
         logging.info("speaker fold %d: accuracy %.3f", k + 1, (logits[held].argmax(1) == y[held]).mean())
     return logits, distance
