@@ -58,8 +58,17 @@ CLASS_OF_EMOTION: dict[str, dict[str, str]] = {
     "voice4": {"anger": "negative, aroused", "disgust": "negative, aroused", "fear": "negative, aroused",
                "sadness": "negative, subdued", "joy": "positive", "surprise": "positive", "neutral": "neutral"},
 }
-for _name, _classes in CLASS_SETS.items():  # import-time invariant: a partition of the pairs
+for _name, _classes in CLASS_SETS.items():  # import-time invariants: a partition of the pairs, one sentiment a class
     assert sorted(p for ps in _classes.values() for p in ps) == sorted(PAIR_NAMES), _name
+    assert all(len({p.split("/")[1] for p in ps}) == 1 for ps in _classes.values()), _name
+
+
+def pairs_of_class(classes: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """The pairs a class stands for, in PAIRS order, given the class names of its set."""
+    for members in CLASS_SETS.values():
+        if tuple(members) == tuple(classes):
+            return tuple(p for p in PAIR_NAMES if p in members[name])
+    raise ValueError(f"no class set has the classes {', '.join(classes)}")
 
 
 def class_names(class_set: str | None) -> tuple[str, ...]:

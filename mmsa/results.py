@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .face_tracks import link_speakers
-from .labels import EMOTIONS, PAIR_NAMES, SENTIMENTS, SENTIMENTS_OF
+from .labels import EMOTIONS, PAIR_NAMES, SENTIMENTS, SENTIMENTS_OF, pairs_of_class
 
 
 def _round(scores: dict[str, float]) -> dict[str, float]:
@@ -64,12 +64,22 @@ class Prediction:
 
     @property
     def emotion(self) -> str:
+        if self.class_scores:  # a coarse branch: the emotion of its top pair within its top class
+            return self._class_pair[0]
         return _top(self.emotion_scores)
 
     @property
+    def _class_pair(self) -> tuple[str, str]:
+        """(emotion, sentiment) of the most probable pair the top class stands for (the first on a tie)."""
+        members = pairs_of_class(tuple(self.class_scores), self.label)
+        best = max(members, key=lambda p: (self.pair_scores or {}).get(p, 0.0))
+        emotion, sentiment = best.split("/")
+        return emotion, sentiment
+
+    @property
     def sentiment(self) -> str:
-        if self.class_scores:  # a coarse branch's emotion marginal is its class split evenly: read sentiment itself
-            return _top(self.sentiment_scores)
+        if self.class_scores:  # every pair of a class shares its sentiment (labels.CLASS_SETS)
+            return self._class_pair[1]
         allowed = SENTIMENTS_OF[self.emotion]
         if self.pair_scores:
             return max(allowed, key=lambda s: self.pair_scores.get(f"{self.emotion}/{s}", 0.0))

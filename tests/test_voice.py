@@ -83,7 +83,7 @@ def test_the_voice_answers_in_its_classes_and_says_only_a_sentiment(tmp_path):
     scores = dict(zip(CLASS_SETS["voice4"], [0.7, 0.1, 0.1, 0.1]))
     voice = Prediction.from_probabilities([.175, .175, .175, .05, .1, .1, .225], [0.8, 0.1, 0.1],
                                           weight=0.3, familiarity=1.0, classes=scores)
-    assert voice.label == "negative, aroused" and voice.sentiment == "negative"
+    assert voice.label == "negative, aroused" and (voice.emotion, voice.sentiment) == ("anger", "negative")
     d = voice.to_dict()
     assert d["label"] == "negative, aroused" and Prediction.from_dict(d).class_scores == pytest.approx(scores)
     words = Prediction.from_probabilities([0.1, 0, 0, 0.7, 0.2, 0, 0], [0.1, 0.2, 0.7], weight=0.1)
@@ -268,3 +268,21 @@ def test_a_voices_familiarity_is_measured_on_the_utterance_alone():
     with torch.inference_mode():
         out = model(audio=x, present={"text": torch.zeros(2, dtype=torch.bool), "audio": torch.ones(2, dtype=torch.bool)})
     assert out.familiarity["audio"].tolist() == [1.0, 0.0]
+
+
+def test_a_coarse_branch_always_names_an_allowed_pair_inside_its_top_class():
+    """Its emotion and sentiment are the most probable pair of its top class, never the marginals' own argmaxes
+    (a neutral-emotion marginal beside a negative class once gave "neutral/negative")."""
+    from mmsa.fusion import marginals, pairs_from_classes
+    from mmsa.labels import PAIRS, pairs_of_class
+
+    rng = np.random.default_rng(0)
+    names = tuple(CLASS_SETS["voice4"])
+    for _ in range(300):
+        c = torch.tensor(rng.dirichlet(np.ones(4) * 0.5), dtype=torch.float32).clamp_min(1e-6).unsqueeze(0)
+        pairs = pairs_from_classes(c.log(), "voice4")
+        log_e, log_s = marginals(pairs)
+        p = Prediction.from_probabilities(log_e.exp()[0].tolist(), log_s.exp()[0].tolist(), pairs.exp()[0].tolist(),
+                                          classes=dict(zip(names, c[0].tolist())))
+        assert (p.emotion, p.sentiment) in PAIRS
+        assert f"{p.emotion}/{p.sentiment}" in pairs_of_class(names, p.label)
