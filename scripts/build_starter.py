@@ -255,7 +255,9 @@ def main() -> int:
     }
     starter_run = runs / "starter"
     starter.save_pretrained(str(starter_run))
-    (starter_run / "metrics.json").write_text(json.dumps(text_metrics, indent=2))
+    metric_keys = ("n", "emotion", "sentiment")  # a training.evaluate run also names its model and skipped rows
+    (starter_run / "metrics.json").write_text(json.dumps({k: text_metrics[k] for k in metric_keys if k in text_metrics},
+                                                         indent=2))
     (starter_run / "branches.json").write_text(json.dumps(figures, indent=2))
     write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
                repo_id="mmsa/starter-multimodal",

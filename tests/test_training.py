@@ -327,4 +327,6 @@ def test_training_continues_from_the_shipped_starter(meld_root, tmp_path):
     from training.featurize import Featurizer
 
     feats = Featurizer(trained, tmp_path / "cache")(load_meld(meld_root / "dev_sent_emo.csv"))
-    assert feats.present["audio"].all() and feats.items["audio"][0].shape == (2 * trained.config.whisper_width,)
+    # the starter's voice is standardised per speaker: each item is voice_pair's, with its dialogue and alone
+    assert trained.config.voice_normalisation
+    assert feats.present["audio"].all() and feats.items["audio"][0].shape == (4 * trained.config.whisper_width,)

@@ -161,6 +161,9 @@ class Featurizer:
             if self.frozen_text:
                 out.text_features = self._text_features(out.texts, out.contexts, desc)
         if want_audio:
+            proc = self.procs["audio"]
+            if hasattr(proc, "normalise"):  # a per-speaker voice: a dialogue's utterances together, as a video's
+                audio_rows = proc.normalise(audio_rows, [e.dialogue or e.uid for e in kept])
             out.items["audio"] = audio_rows
             out.present["audio"] = torch.tensor(has_audio, dtype=torch.bool)
         if want_video:
