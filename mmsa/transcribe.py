@@ -15,6 +15,7 @@ MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
 WINDOW_S = 5.0  # fixed windows when there is no speech to follow
 ASR_BEAM_SIZE = 1  # greedy decoding: several times faster on CPU, small WER cost for tiny/base
+MULTILINGUAL_NO_REPEAT = 3  # no repeated trigram: greedy multilingual decoding (base) otherwise loops
 # no temperature fallback: on repetitive speech it re-decodes segments at rising temperatures, multiplying ASR time
 # (a 50 s clip of repeated sentences: 21.5 s with the default schedule, benchmarks/talking_head.py)
 ASR_TEMPERATURE = 0.0
@@ -47,6 +48,8 @@ def asr_display_name(name_or_dir: str) -> str:
     packaged = whisper_tiny_en_dir()
     if packaged is not None and os.path.abspath(name_or_dir) == str(packaged):
         return "tiny.en"
+    if os.path.basename(os.path.dirname(os.path.normpath(name_or_dir))) == "whisper-base":
+        return "base"  # the copy joined from its packages (loading.whisper_base_dir)
     return os.path.basename(os.path.normpath(name_or_dir)) or name_or_dir
 
 
@@ -69,10 +72,13 @@ def load_asr(name_or_dir: str, cpu_threads: int | None = None, compute_type: str
     """A cached faster-whisper model; a name (tiny.en, base, ...) or a local CTranslate2 folder."""
     from faster_whisper import WhisperModel
 
+    from .loading import whisper_source
+
     check_asr_name(str(name_or_dir))
     threads = cpu_threads or available_cores()
+    source = whisper_source(str(name_or_dir))  # tiny.en and base load from their packages, offline
     try:
-        return WhisperModel(str(name_or_dir), device="cpu", compute_type=compute_type, cpu_threads=threads)
+        return WhisperModel(source, device="cpu", compute_type=compute_type, cpu_threads=threads)
     except Exception as e:
         raise ValueError(
             f"could not load the speech recogniser {name_or_dir!r} ({type(e).__name__}: {e}). Give a faster-whisper "
@@ -86,10 +92,13 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
     """Whisper segments of a 16 kHz mono waveform, as spans with text (and timed words). Empty when nothing is
     said. word_timestamps=False skips the word alignment, and temperature=WHISPER_FALLBACK restores Whisper's
     fallback schedule (benchmarks compare both)."""
-    english_only = not getattr(asr.model, "is_multilingual", True)
+    multilingual = getattr(asr.model, "is_multilingual", True)
+    # The words branch reads English: a multilingual model is told so (left to guess, base took English for other
+    # languages and looped), and a repeated-trigram guard stops the loops greedy decoding falls into without it
     segments, info = asr.transcribe(
-        audio, language="en" if english_only else None, beam_size=ASR_BEAM_SIZE, temperature=temperature,
+        audio, language="en", beam_size=ASR_BEAM_SIZE, temperature=temperature,
         condition_on_previous_text=False, vad_filter=True, word_timestamps=word_timestamps,
+        no_repeat_ngram_size=MULTILINGUAL_NO_REPEAT if multilingual else 0,
     )
     total = max(len(audio) / SAMPLE_RATE, 1e-6)
     spans = []

