@@ -119,13 +119,16 @@ class WhisperVoiceProcessor:
         """The read items of one recording as the branch reads them: where it was trained per speaker
         (config.voice_normalisation), each standardised with its speaker's other utterances, and alone
         (features.voice_pair); absent items stay absent. speakers: one label per item (None where unknown: those
-        count as one speaker)."""
+        count as one speaker); an item that is not all numbers becomes absent."""
         prior = self.config.voice_normalisation
-        rows = [i for i, v in enumerate(items) if v is not None]
-        if not prior or not rows:
+        if not prior:
             return list(items)
-        paired = features.voice_pair(np.stack([items[i] for i in rows]), [speakers[i] for i in rows], prior)
-        out = list(items)
+        # an utterance whose features are not numbers is absent: it must not spoil its speaker's statistics
+        out = [v if v is not None and np.isfinite(v).all() else None for v in items]
+        rows = [i for i, v in enumerate(out) if v is not None]
+        if not rows:
+            return out
+        paired = features.voice_pair(np.stack([out[i] for i in rows]), [speakers[i] for i in rows], prior)
         for k, i in enumerate(rows):
             out[i] = paired[k]
         return out

@@ -104,6 +104,9 @@ def test_the_pipeline_standardises_each_speakers_voice_together():
     out = proc.normalise(items, ["A", "A", "A", "B"])
     assert out[1] is None
     assert all(v.shape == (1536,) for v in out if v is not None)  # with the speaker, then alone
+    # a broken utterance (NaN features) is left out, and its speaker's others are read as if it were not there
+    broken = proc.normalise(items[:3] + [np.full(768, np.nan, np.float32)], ["A", "A", "A", "A"])
+    assert broken[3] is None and np.array_equal(broken[0], out[0])
     # A: mean (1 + 3) / (2 + 4) = 2/3, var ((1/3)^2 + (7/3)^2 + 4) / 6
     m, v = 2 / 3, ((1 / 3) ** 2 + (7 / 3) ** 2 + 4) / 6
     assert out[0][0] == pytest.approx((1 - m) / v ** 0.5, abs=1e-5)
