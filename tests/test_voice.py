@@ -123,12 +123,13 @@ def _write_tree(root, files: dict[str, bytes]):
         path.write_bytes(data)
 
 
-def test_corpus_readers_keep_speakers_and_never_read_ravdess_actors_21_to_24(tmp_path):
+def test_corpus_readers_keep_speakers_and_read_only_the_training_actors(tmp_path):
     from training.voice_corpora import emodb, ravdess, read_corpora, turev
 
     _write_tree(tmp_path / "rav" / "RavdessDataSet", {
         "Actor_01/03-01-05-01-01-01-01.wav": b"x", "Actor_01/03-01-02-01-01-01-01.wav": b"x",
-        "Actor_21/03-01-05-01-01-01-21.wav": b"x", "Actor_01/02-01-05-01-01-01-01.wav": b"x"})  # song, not speech
+        "Actor_30/03-01-05-01-01-01-30.wav": b"x",  # outside RAVDESS_ACTORS: never read
+        "Actor_01/02-01-05-01-01-01-01.wav": b"x"})  # song, not speech
     clips = ravdess(tmp_path / "rav")
     assert [(c.speaker, c.emotion) for c in clips] == [("ravdess:01", "neutral"), ("ravdess:01", "anger")]
     _write_tree(tmp_path / "emo", {"Angry/03a01Wa.wav": b"x", "Sad/16b10Tb.wav": b"x", "Angry/03a01Fa.wav": b"x"})

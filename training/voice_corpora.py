@@ -65,14 +65,30 @@ def ravdess(location: str | Path) -> list[Clip]:
     return out
 
 
-def emodb(location: str | Path) -> list[Clip]:
-    root = _find(Path(location), "dataset")
+def _by_folder(root: Path, corpus: str, folders: dict[str, str], speaker_of) -> list[Clip]:
+    """Clips of a corpus laid out one folder per emotion; speaker_of(wav, emotion) names the file's speaker, or
+    None for a file that does not belong (its name does not fit the corpus's code)."""
     out = []
-    for folder, emotion in EMODB_FOLDERS.items():
+    for folder, emotion in folders.items():
         for wav in sorted((root / folder).glob("*.wav")):
-            code = wav.stem
-            if len(code) >= 6 and code[:2].isdigit() and EMODB_LETTERS.get(code[5]) == emotion:
-                out.append(Clip(wav, "emodb", f"emodb:{code[:2]}", emotion))
+            speaker = speaker_of(wav, emotion)
+            if speaker is not None:
+                out.append(Clip(wav, corpus, f"{corpus}:{speaker}", emotion))
+    return out
+
+
+def _emodb_speaker(wav: Path, emotion: str) -> str | None:
+    code = wav.stem  # <speaker:2><text:3><emotion letter><version>; the letter must match the folder
+    return code[:2] if len(code) >= 6 and code[:2].isdigit() and EMODB_LETTERS.get(code[5]) == emotion else None
+
+
+def _turev_speaker(wav: Path, emotion: str) -> str | None:
+    speaker = wav.stem.split("_")[0]
+    return speaker if speaker.isdigit() else None
+
+
+def emodb(location: str | Path) -> list[Clip]:
+    out = _by_folder(_find(Path(location), "dataset"), "emodb", EMODB_FOLDERS, _emodb_speaker)
     if not out:
         raise DataError(f"{Path(location).name}: no EmoDB files (expected Angry/03a01Wa.wav, Happy/..., Neutral/..., "
                         f"Sad/... at 16 kHz)")
@@ -80,13 +96,7 @@ def emodb(location: str | Path) -> list[Clip]:
 
 
 def turev(location: str | Path) -> list[Clip]:
-    root = _find(Path(location), "Sound Source")
-    out = []
-    for folder, emotion in TUREV_FOLDERS.items():
-        for wav in sorted((root / folder).glob("*.wav")):
-            speaker = wav.stem.split("_")[0]
-            if speaker.isdigit():
-                out.append(Clip(wav, "turev", f"turev:{speaker}", emotion))
+    out = _by_folder(_find(Path(location), "Sound Source"), "turev", TUREV_FOLDERS, _turev_speaker)
     if not out:
         raise DataError(f"{Path(location).name}: no TurEV-DB files (expected Angry/, Calm/, Happy/, Sad/ of "
                         f"<speaker>_<...>.wav)")
