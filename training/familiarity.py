@@ -77,6 +77,12 @@ def whitening(features: torch.Tensor, dims: int = WHITEN_DIMS) -> dict[str, list
     return {"mean": [round(float(v), 6) for v in mean], "whiten": [[round(float(v), 6) for v in row] for row in whiten]}
 
 
+def thresholds(distances: np.ndarray) -> dict[str, float]:
+    """{"typical", "limit"} (mmsa.fusion.familiarity) from the distances of a branch's own held-out inputs."""
+    typical, limit = (float(np.percentile(distances, q)) for q in (TYPICAL, LIMIT))
+    return {"typical": round(typical, 4), "limit": round(max(limit, typical * 1.01 + 1e-6), 4)}
+
+
 def calibrate(model, branch: str, paths: list[Path], fit: int = 0) -> dict:
     """branch_familiarity for one branch (and a report) from its validation files."""
     from mmsa.fusion import feature_distance
@@ -86,8 +92,7 @@ def calibrate(model, branch: str, paths: list[Path], fit: int = 0) -> dict:
         raise DataError(f"too few usable files for the {branch} ({len(feats)}); e.g. {skipped[:2]}")
     calibration: dict = whitening(feats[:fit]) if fit else {}
     distances = feature_distance(feats[fit:], calibration).numpy()
-    typical, limit = (float(np.percentile(distances, q)) for q in (TYPICAL, LIMIT))
-    calibration.update(typical=round(typical, 4), limit=round(max(limit, typical * 1.01 + 1e-6), 4))
+    calibration.update(thresholds(distances))
     report = {"n": int(len(distances)), "skipped": len(skipped), "fit": fit,
               "percentiles": {q: round(float(np.percentile(distances, q)), 4) for q in (5, 25, 50, 75, 95, 99)}}
     return calibration, report

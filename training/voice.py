@@ -48,13 +48,13 @@ from mmsa.media import SAMPLE_RATE
 
 from .branches import branch_logits, branch_model, calibrate_and_save, train_branch
 from .data import DataError
+from .familiarity import thresholds
 from .voice_corpora import LICENCES, Clip, read_corpora
 
 CLASS_SET = "voice4"
 CLASSES = tuple(CLASS_SETS[CLASS_SET])
 SPEAKER_FOLDS = 5
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
-TYPICAL, LIMIT = 50, 95  # percentiles of held-out distances: familiarity 1 up to the first, 0 from the second
 TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training clip is standardised with
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
 PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
@@ -309,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args)
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
     model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args)
-    typical, limit = (float(np.percentile(distance, q)) for q in (TYPICAL, LIMIT))
-    model.config.branch_familiarity = {"audio": {"typical": round(typical, 4), "limit": round(limit, 4)}}
+    model.config.branch_familiarity = {"audio": thresholds(distance)}
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
@@ -330,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     print("by speaker (out-of-fold): " + ", ".join(f"{c} {s['accuracy']:.3f}" for c, s in in_domain.items()))
     print(f"calibration (out-of-fold): ECE {metrics['calibration']['ece_before']:.3f} -> "
           f"{metrics['calibration']['ece_after']:.3f}, temperature {metrics['calibration']['temperature']:.2f}; "
-          f"familiarity: typical {typical:.3f}, limit {limit:.3f}")
+          f"familiarity: {model.config.branch_familiarity['audio']}")
     return 0
 
 
