@@ -1,5 +1,6 @@
-"""Faces in video frames: OpenCV's Haar cascade (it ships inside opencv-python-headless 4.x, so it works offline)
-finds the largest face of a frame, which is cropped to a grayscale square as FER2013 frames its faces.
+"""The speaker's face in video frames and photos: the largest face a detector (mmsa.face_detection) finds, cropped
+to a grayscale square framed as FER2013 frames its faces. Where the detector gives the eyes, the crop is levelled
+and scaled so the eyes sit where they sit in FER2013's images; otherwise the box is cropped with a margin.
 
 The largest face of an utterance's frames is taken for its speaker's (mmsa.face_tracks links faces to speakers
 only where that is unambiguous).
@@ -7,54 +8,45 @@ only where that is unambiguous).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from .face_detection import Face, FaceDetectorUnavailable, detector  # noqa: F401 (FaceDetectorUnavailable: API)
+
 FRAME_SIDE = 360  # sampled frames keep their aspect at this shorter side; the speaker's face is found in them
-DETECT_SIDE = 240  # frames are searched at this shorter side: Haar costs grow with pixels, faces stay findable
 MIN_FACE_SHARE = 0.12  # a face narrower than this share of the frame's shorter side is background, not a speaker
-CROP_MARGIN = 0.15  # FER2013's crops reach a little beyond the detector's box (forehead, chin)
-CASCADE = "haarcascade_frontalface_default.xml"
+CROP_MARGIN = 0.15  # without eyes: FER2013's crops reach a little beyond a Haar box (forehead, chin)
+# Where FER2013's crops put the eyes, as fractions of the crop (median over 600 FER2013 training images, found by
+# the same detector): x of the image's left eye, x of its right eye, and y of both
+FER_EYES_X = (0.32, 0.69)
+FER_EYES_Y = 0.40
+PHOTO_MIN_SIDE = 192  # a smaller photo (a 48 px FER2013 or CK+ crop) is enlarged to this before detection
 
 
-class FaceDetectorUnavailable(RuntimeError):
-    """The installed OpenCV has no Haar cascades (opencv 5 dropped them); the fix is to install 4.x."""
+def largest_face(image: np.ndarray, min_share: float = MIN_FACE_SHARE) -> Face | None:
+    """The largest face in a frame (h, w) grey or (h, w, 3) RGB at least min_share of its shorter side wide, or
+    None."""
+    side, found = min(image.shape[:2]), detector()
+    found = [f for f in found.faces(image) if f.box[2] >= min_share * found.box_scale * side]
+    return max(found, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
-@functools.lru_cache(maxsize=1)
-def _detector():
+def crop_face(gray: np.ndarray, face: Face, size: int) -> np.ndarray:
+    """A square grayscale crop (size, size) uint8 of face: eyes levelled at FER2013's places when known, else the
+    box with CROP_MARGIN on every side; what lies beyond the frame repeats its edge."""
     import cv2
 
-    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
-        raise FaceDetectorUnavailable("this OpenCV has no face detector: pip install 'opencv-python-headless>=4.9,<5'")
-    detector = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
-    if detector.empty():
-        raise FaceDetectorUnavailable(f"OpenCV's {CASCADE} is missing: reinstall opencv-python-headless 4.x")
-    return detector
-
-
-def largest_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x, y, w, h) of the largest frontal face in a grayscale frame (h, w), or None."""
-    import cv2
-
-    side = min(gray.shape[:2])
-    scale = DETECT_SIDE / side if side > DETECT_SIDE else 1.0
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-    min_side = max(20, int(MIN_FACE_SHARE * min(small.shape[:2])))
-    faces = _detector().detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.15, minNeighbors=5,
-                                         minSize=(min_side, min_side))
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    return tuple(int(round(v / scale)) for v in (x, y, w, h))
-
-
-def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """A square grayscale crop (size, size) uint8 around box, with CROP_MARGIN on every side, clamped to the frame."""
-    import cv2
-
-    x, y, w, h = box
+    if face.eyes is not None:
+        (lx, ly), (rx, ry) = face.eyes
+        distance = float(np.hypot(rx - lx, ry - ly))
+        if distance >= 2:
+            scale = size * (FER_EYES_X[1] - FER_EYES_X[0]) / distance
+            angle = np.degrees(np.arctan2(ry - ly, rx - lx))
+            centre = ((lx + rx) / 2, (ly + ry) / 2)
+            m = cv2.getRotationMatrix2D(centre, angle, scale)  # levels the eyes, scales them apart as in FER2013
+            m[:, 2] += (size * (FER_EYES_X[0] + FER_EYES_X[1]) / 2 - centre[0], size * FER_EYES_Y - centre[1])
+            return cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    x, y, w, h = face.box
     side = int(max(w, h) * (1 + 2 * CROP_MARGIN))
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
@@ -79,11 +71,12 @@ def utterance_faces(frames: np.ndarray, size: int) -> tuple[np.ndarray | None, i
     middle = len(grays) // 2
     order = sorted(range(len(grays)), key=lambda i: abs(i - middle))
     for searched, i in enumerate(order, start=1):
-        box = largest_face(grays[i])
-        if box is not None:
+        face = largest_face(frames[i])
+        if face is not None:
             height, width = grays[i].shape[:2]
-            where = (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
-            return np.stack([crop_face(g, box, size) for g in grays]), searched, where
+            x, y, w, h = face.box
+            where = (x / width, y / height, w / width, h / height)
+            return np.stack([crop_face(g, face, size) for g in grays]), searched, where
     return None, len(order), None
 
 
@@ -93,7 +86,10 @@ def image_face(image: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     gray = to_gray(image)
-    box = largest_face(gray)
-    if box is not None:
-        return crop_face(gray, box, size)
+    if min(gray.shape[:2]) < PHOTO_MIN_SIDE:  # detectors miss faces in thumbnails; enlarge first
+        factor = PHOTO_MIN_SIDE / min(gray.shape[:2])
+        gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    face = largest_face(gray, min_share=0.0)
+    if face is not None:
+        return crop_face(gray, face, size)
     return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)

@@ -26,6 +26,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "MMSA_TIME_LIMIT": ("900", "seconds one analysis may run in the app before it is stopped"),
     "MMSA_QUEUE_SIZE": ("16", "requests that may wait in the app's queue; more are turned away"),
     "MMSA_MCP": ("0", "1 serves the analysis as an MCP tool as well"),
+    "MMSA_FACE_DETECTOR": ("mediapipe", "face detector: mediapipe (MediaPipe's BlazeFace, packaged: finds turned, dim and "
+                           "small faces and levels the eyes) or haar (OpenCV's frontal-face cascade)"),
     "MMSA_CACHE_DIR": ("~/.cache/mmsa", "one cache root: the assembled starter model and training's feature cache"),
     PROJECT_URL_VARIABLE: ("none", "project home page, written into the Hub metadata and model cards"),
 }
@@ -72,6 +74,19 @@ def _folder(name: str, default: Path) -> Path:
     return path
 
 
+FACE_DETECTORS = ("mediapipe", "haar")
+
+
+def face_detector() -> str:
+    """MMSA_FACE_DETECTOR, checked: read on its own, so a library call that detects faces is not refused for
+    another variable's sake."""
+    raw = os.environ.get("MMSA_FACE_DETECTOR", "").strip().lower() or FACE_DETECTORS[0]
+    if raw not in FACE_DETECTORS:
+        raise SettingsError(f"MMSA_FACE_DETECTOR={raw!r} is not a face detector: use one of "
+                            f"{', '.join(FACE_DETECTORS)}")
+    return raw
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -85,6 +100,7 @@ class Settings:
     time_limit: float = 900.0
     queue_size: int = 16
     mcp: bool = False
+    face_detector: str = "mediapipe"
     cache_dir: Path = Path.home() / ".cache" / "mmsa"
     project_url: str | None = None
 
@@ -102,6 +118,7 @@ class Settings:
             time_limit=_number("MMSA_TIME_LIMIT", cls.time_limit),
             queue_size=int(_number("MMSA_QUEUE_SIZE", cls.queue_size, integer=True)),
             mcp=_flag("MMSA_MCP"),
+            face_detector=face_detector(),
             cache_dir=_folder("MMSA_CACHE_DIR", cls.cache_dir),
             project_url=url,
         )

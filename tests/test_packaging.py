@@ -171,7 +171,8 @@ def test_wheel_carries_the_starter_the_card_template_and_the_console_script(inst
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
     assert {"mmsa/starter_model/head.safetensors", "mmsa/starter_model/config.json",
-            "training/model_card/template.md", "training/requirements-sagemaker.txt", "mmsa/cli.py"} <= set(names)
+            "training/model_card/template.md", "training/requirements-sagemaker.txt", "mmsa/cli.py",
+            "mmsa/face_model/face_landmarker.task", "mmsa/face_model/README.md"} <= set(names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "mmsa = mmsa.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "scripts/"))]
@@ -189,3 +190,17 @@ def test_installed_package_imports_and_analyzes_from_another_folder(installed, t
                            "--format", "csv"], cwd="/", env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("start,end,speaker,text,emotion") and "happy" in proc.stdout
+
+
+def test_one_opencv_is_installed_and_it_has_what_both_face_detectors_need():
+    """mediapipe depends on opencv-contrib-python; a second OpenCV package would write over its cv2 folder."""
+    from importlib import metadata
+
+    opencvs = {"opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"}
+    installed = {d.metadata["Name"].lower() for d in metadata.distributions()} & opencvs
+    assert installed == {"opencv-contrib-python"}
+    import cv2
+    import mediapipe  # noqa: F401
+
+    assert cv2.__version__.startswith("4.") and not cv2.CascadeClassifier(
+        cv2.data.haarcascades + "haarcascade_frontalface_default.xml").empty()

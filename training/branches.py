@@ -64,10 +64,14 @@ def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.
                  augment: Callable[[torch.Tensor], torch.Tensor], weighting: float = 0.5, label_smoothing: float = 0.1,
                  weight_decay: float = 5e-4, seed: int = 0, keep_best: bool = True) -> dict:
     """AdamW with one-cycle schedule; class weights = balanced ** weighting; keeps the epoch with the best
-    validation accuracy (or, without keep_best, the last one). Returns the history."""
+    validation accuracy (or, without keep_best, the last one). Returns the history.
+
+    y_train is a class id per row, or a distribution over the classes per row (n, classes) to learn as soft
+    targets (FER+'s annotator votes); the class weights then count each row's most voted class."""
     seed_everything(seed)
-    weights = class_weights(y_train, len(branch_labels(model, modality))) ** weighting
-    y_t = torch.as_tensor(y_train, dtype=torch.long)
+    soft = np.ndim(y_train) == 2
+    weights = class_weights(np.argmax(y_train, 1) if soft else y_train, len(branch_labels(model, modality))) ** weighting
+    y_t = torch.as_tensor(y_train, dtype=torch.float32 if soft else torch.long)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(y_t) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
