@@ -2,13 +2,15 @@
 
     python scripts/build_starter.py --meld ../shared/data/meld --ravdess DATA/RavdessDataSet \\
         --emodb DATA/speech-emotion-recognition/dataset --turev "DATA/TurEV-DB/Sound Source" \\
-        --fer DATA/FER2013/dataset/train --asr-dev runs/asr_dev --face-check ck.csv --face-familiarity fer.csv
+        --fer DATA/FER2013/dataset/train --ferplus DATA/FERPlus --asr-dev runs/asr_dev --face-check ck.csv \\
+        --face-familiarity fer.csv
 
 1. text: MiniLM with rank-8 adapters trained on MELD train (class-balanced), early-stopped and calibrated on MELD
    dev -> mmsa/starter_text ("starter-text", Apache-2.0 weights);
 2. voice: training.voice on RAVDESS actors 01-20 (21-24 never read), EmoDB and TurEV-DB, validated
    leave-one-corpus-out and by speaker; four classes (labels.CLASS_SETS["voice4"]);
-3. face: training.face on FER2013 train, validated on a stratified 10% of it (the test split never read);
+3. face: training.face on FER2013 train with FER+'s vote shares (--ferplus; FER2013's own labels without it),
+   validated on a stratified 10% of it against FER+ majority labels (FER2013's test images never read);
 4. the three joined by late fusion (training.compose) -> mmsa/starter_model ("starter", the default;
    non-commercial because of RAVDESS and TurEV-DB, research use only because of FER2013 and EmoDB);
 5. each branch's weight measured on data unlike its training data (training.branch_weights: the words on MELD dev
@@ -59,14 +61,15 @@ STARTER_SUMMARY = (
     "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
     "standardised against the same speaker's other utterances, with a small head trained on three acted corpora in "
     "three languages: RAVDESS actors 01-20, EmoDB, TurEV-DB; it answers in four classes, negative aroused, negative "
-    "subdued, positive, neutral, because that is what a voice carries across speakers and studios) and **face** (the largest face, found by OpenCV's Haar "
-    "cascade, read by a small CNN trained on FER2013 train). Every answer is a distribution over MELD's 8 "
+    "subdued, positive, neutral, because that is what a voice carries across speakers and studios) and **face** (the largest face, found by MediaPipe's "
+    "BlazeFace with its eyes levelled, read by a small CNN trained on FER2013's training images with FER+'s ten "
+    "annotators' votes). Every answer is a distribution over MELD's 8 "
     "(emotion, sentiment) pairs; voice and face add no sentiment prior of their own (each of their classes is "
     "split evenly over the pairs it stands for); each "
     "branch counts by its figures on data unlike its training data and by how familiar each input is to it.")
 STARTER_LIMITS = (
     "- Voice and face learned from acted data (RAVDESS, EmoDB, TurEV-DB: 36 actors in English, German and Turkish; "
-    "FER2013: web images). Expect them to be less sure, and less right, on spontaneous speech and real video; each "
+    "FER2013: web images, mostly frontal). Expect them to be less sure, and less right, on spontaneous speech and real video; each "
     "branch's own answer is shown beside the fused one.\n"
     "- The voice is measured against its speaker's other utterances in the same file: a speaker who sounds angry "
     "throughout a long clip reads as less aroused than one who flares up once. A clip of one utterance is measured "
@@ -74,12 +77,20 @@ STARTER_LIMITS = (
     "- The face branch reads the largest face as the speaker's; with several people on screen it may read a "
     "listener. No face found means the utterance is read without the picture (and the result says so).\n"
     "- Licences: the weights inherit RAVDESS's CC BY-NC-SA 4.0, TurEV-DB's CC BY-NC-ND 4.0, EmoDB's and FER2013's "
-    "research-only terms: non-commercial research use only. For other uses select `starter-text`.")
+    "research-only terms (FER+'s labels are MIT): non-commercial research use only. For other uses select `starter-text`.")
 STARTER_DATA = ("MELD (GNU GPL v3) for the words; for the voice RAVDESS speech, actors 01-20 (Livingstone & Russo 2018, "
                 "CC BY-NC-SA 4.0), EmoDB's original files (Burkhardt et al. 2005, free for research) and TurEV-DB "
                 "(Canpolat et al. 2020, CC BY-NC-ND 4.0 per its README); FER2013 train (Kaggle 2013 challenge, research "
-                "use only) for the face. The weights are therefore for non-commercial research use only.")
+                "use only) with FER+ labels (Microsoft, MIT) for the face; MediaPipe's face detector (Apache-2.0). The weights are therefore for non-commercial research use only.")
 STARTER_LICENCE = "non-commercial research use only (RAVDESS CC BY-NC-SA 4.0, TurEV-DB CC BY-NC-ND 4.0, EmoDB, FER2013)"
+
+
+def face_validation(run: Path) -> str:
+    """What the face run was validated on, for the card's branch table."""
+    report = json.loads((run / "training_report.json").read_text()) if (run / "training_report.json").is_file() else {}
+    if "FER+" in report.get("data", "") or "FER+ split" in report.get("data", ""):
+        return "FER2013 train, stratified 10%, FER+ majority labels"
+    return "FER2013 train, stratified 10%, FER2013 labels"
 
 
 def voice_table(metrics: dict) -> str:
@@ -116,6 +127,8 @@ def main() -> int:
     parser.add_argument("--emodb", help="EmoDB's original 16 kHz files (Angry/ Happy/ Neutral/ Sad/)")
     parser.add_argument("--turev", help="TurEV-DB's 'Sound Source' folder")
     parser.add_argument("--fer", help="FER2013 dataset/train folder")
+    parser.add_argument("--ferplus", help="folder with FER+'s fer2013new.csv and FER2013Train/: train the face on "
+                        "FER+'s votes (without it: FER2013's own labels)")
     parser.add_argument("--runs", default=str(ROOT / "runs"), help="where the branch runs are written")
     parser.add_argument("--text-run", help="skip training the text branch: ship this finished run")
     parser.add_argument("--voice-run", help="skip training the voice branch: use this finished run")
@@ -207,7 +220,8 @@ def main() -> int:
                                                                    "source": "the previous starter's face branch"}))
         if face.main(["--fer", args.fer, "--output-dir", str(face_run), "--recalibrate"]) != 0:
             return 1
-    elif not args.face_run and face.main(["--fer", args.fer, "--output-dir", str(face_run)]) != 0:
+    elif not args.face_run and face.main((["--ferplus", args.ferplus] if args.ferplus else ["--fer", args.fer])
+                                         + ["--output-dir", str(face_run)]) != 0:
         return 1
     voice_metrics = json.loads((voice_run / "metrics.json").read_text())
     face_metrics = json.loads((face_run / "metrics.json").read_text())
@@ -248,7 +262,7 @@ def main() -> int:
                       macro_f1=voice_metrics["macro_f1"], weight=weights["audio"],
                       ece=f"{voice_metrics['calibration']['ece_before']:.3f} -> "
                           f"{voice_metrics['calibration']['ece_after']:.3f}", check=starter.config.branch_validation["audio"]),
-        "face": dict(data="FER2013 train, stratified 10%", n=face_metrics["n"], accuracy=face_metrics["accuracy"],
+        "face": dict(data=face_validation(face_run), n=face_metrics["n"], accuracy=face_metrics["accuracy"],
                      macro_f1=face_metrics["macro_f1"], weight=weights["video"],
                      ece=f"{face_metrics['calibration']['ece_before']:.3f} -> "
                          f"{face_metrics['calibration']['ece_after']:.3f}", check=starter.config.branch_validation["video"]),

@@ -1,6 +1,8 @@
 """FER+ labels for the face branch: the majority rule and vote shares by hand, rows joined by image name, only
 training rows read, FER2013's own labels found by pixels, and the face trainer's split on FER+ majority labels."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,30 @@ def test_face_training_validates_on_ferplus_majority_whatever_it_learns(ferplus_
     metrics = json.loads((out / "metrics.json").read_text())
     assert report["data"] == "FER+ soft labels on FER2013 train" and "research use only" in report["licence"]
     assert metrics["n"] == 12 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_face_sets_list_ck_without_contempt_and_a_seeded_fer_sample(tmp_path):
+    import csv
+
+    from training.face_sets import main
+
+    ck = tmp_path / "CK+48"
+    for emotion, count in (("happy", 2), ("contempt", 3), ("sadness", 1)):
+        (ck / emotion).mkdir(parents=True)
+        for i in range(count):
+            (ck / emotion / f"S0{i}_001_0000000{i}.png").write_bytes(b"png")
+    assert main(["ck", str(ck)]) == 0
+    rows = list(csv.DictReader(open(ck / "labels.csv")))
+    assert sorted((r["path"], r["emotion"]) for r in rows) == [
+        ("happy/S00_001_00000000.png", "joy"), ("happy/S01_001_00000001.png", "joy"),
+        ("sadness/S00_001_00000000.png", "sadness")]
+    fer = tmp_path / "dataset" / "train"
+    for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"):
+        (fer / name).mkdir(parents=True)
+        for i in range(3):
+            (fer / name / f"Training_{i}.jpg").write_bytes(b"jpg")
+    out = tmp_path / "fam.csv"
+    assert main(["fer", str(tmp_path), "-o", str(out), "--n", "5"]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 5 and all(Path(r["path"]).is_file() for r in rows)  # absolute: the CSV is elsewhere
+    assert main(["ck", str(tmp_path / "missing")]) == 1

@@ -92,8 +92,9 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
     if "video" not in cfg.modalities:
         video = "—"
     elif cfg.video_backbone == "face_cnn":
-        video = (f"face CNN on the largest face (OpenCV Haar cascade) of {cfg.num_frames} frames per utterance, "
-                 f"{cfg.face_size} px grayscale crops, averaged")
+        video = (f"face CNN on the largest face (MediaPipe BlazeFace, eyes levelled; OpenCV's Haar cascade where "
+                 f"mediapipe is missing) of {cfg.num_frames} frames per utterance, {cfg.face_size} px grayscale "
+                 f"crops, averaged")
     else:
         video = f"{cfg.video_backbone}, {cfg.num_frames} frames of {cfg.frame_size} px"
     if "audio" not in cfg.modalities:
