@@ -21,8 +21,8 @@ from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, prob
 from .processors import batch_inputs, processors_for
 from .results import Analysis, Prediction, UtteranceResult, summarize
 from .settings import Settings
-from .transcribe import (Span, asr_display_name, available_cores, default_asr, fixed_windows, load_asr,
-                         shape_utterances, transcribe)
+from .transcribe import (Span, asr_display_name, available_cores, check_translation, default_asr, fixed_windows,
+                         load_asr, shape_utterances, transcribe)
 
 logger = logging.getLogger("mmsa")
 
@@ -65,7 +65,8 @@ class Analyzer:
 
     def __init__(self, model: Any = None, asr: Any = None, *, batch_size: int = BATCH_SIZE,
                  max_duration: float | None = None, threads: int | None = None,
-                 model_name: str | None = None, time_limit: float | None = None, speakers: bool = True):
+                 model_name: str | None = None, time_limit: float | None = None, speakers: bool = True,
+                 translate: bool = False):
         from .model import load_model
 
         self.threads = threads or available_cores()
@@ -80,6 +81,8 @@ class Analyzer:
             self.asr = load_asr(self.asr_name, self.threads)
         else:
             self.asr_name, self.asr = getattr(asr, "name", "custom"), asr
+        check_translation(self.asr, translate)  # refused now, before any file is read
+        self.translate = translate
         self.voice = None  # the Whisper model whose encoder states the voice branch reads
         if "audio" in self.config.modalities and self.config.audio_backbone == "whisper":
             from .loading import whisper_source
@@ -163,7 +166,8 @@ class Analyzer:
         if audio is not None:
             report(0.05, "Transcribing speech")
             with stage("transcribe"):
-                spans = transcribe(self.asr, audio, lambda f: report(0.05 + 0.55 * f, "Transcribing speech"))
+                spans = transcribe(self.asr, audio, lambda f: report(0.05 + 0.55 * f, "Transcribing speech"),
+                                   translate=self.translate)
             spans = shape_utterances(spans, duration)
             if not spans:
                 warnings.append("no speech found: analysed in fixed windows without text")
@@ -186,7 +190,7 @@ class Analyzer:
         timings["total"] = time.perf_counter() - t_all
         report(1.0, "Done")
         return Analysis(model=self.model_name, duration=duration, utterances=results, summary=summarize(results),
-                        timings=timings, source=Path(path).name, asr=asr_display_name(self.asr_name),
+                        timings=timings, source=Path(path).name, asr=self._asr_shown(),
                         modalities=used, warnings=warnings)
 
     @staticmethod
@@ -302,6 +306,9 @@ class Analyzer:
             out = self.model(**inputs)
             probs = self.model.probabilities(out)
         return out, probs
+
+    def _asr_shown(self) -> str:
+        return asr_display_name(self.asr_name) + (", translated to English" if self.translate else "")
 
     def _voices(self, spans: list[Span], audio: np.ndarray | None) -> list | None:
         """The audio branch's item of every span, read before any batch runs: a voice may be standardised

