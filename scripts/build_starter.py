@@ -232,7 +232,8 @@ def main() -> int:
     from training.familiarity import calibrate
     from mmsa.fusion import reliability_weight
 
-    text_reliability, _, _ = evaluate(text_model, args.asr_dev)
+    asr_dev = Path(args.asr_dev)  # benchmarks.asr_gap's --out folder, or the CSV in it
+    text_reliability, _, _ = evaluate(text_model, str(asr_dev / "asr_sent_emo.csv" if asr_dev.is_dir() else asr_dev))
     starter = compose(text_model, MultimodalSentimentModel.from_pretrained(str(voice_run)),
                       MultimodalSentimentModel.from_pretrained(str(face_run)), {"text": 1.0, "audio": 1.0, "video": 1.0})
     cross_corpus = json.loads((voice_run / "cross_corpus.json").read_text())
@@ -273,13 +274,13 @@ def main() -> int:
     (starter_run / "metrics.json").write_text(json.dumps({k: text_metrics[k] for k in metric_keys if k in text_metrics},
                                                          indent=2))
     (starter_run / "branches.json").write_text(json.dumps(figures, indent=2))
+    for png in ("emotion_confusion.png", "sentiment_confusion.png"):  # before the card, which shows them
+        if (text_run / png).is_file():
+            (starter_run / png).write_bytes((text_run / png).read_bytes())
     write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
                repo_id="mmsa/starter-multimodal",
                title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="other",
                data_licence=STARTER_DATA, branch_results=branch_table(figures) + voice_table(voice_metrics))
-    for png in ("emotion_confusion.png", "sentiment_confusion.png"):
-        if (text_run / png).is_file():
-            (starter_run / png).write_bytes((text_run / png).read_bytes())
     head = export_head(starter_run, STARTERS["starter"][0], half=True)
     print(f"shipped {head} ({head.stat().st_size / 1e6:.2f} MB)")
     assembled = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter", minilm_dir(), cache)))
@@ -289,5 +290,15 @@ def main() -> int:
     return 0
 
 
+def run() -> int:
+    from training.data import DataError
+
+    try:
+        return main()
+    except DataError as e:  # a data folder that is not what it should be: say which, not where in the code
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
