@@ -9,13 +9,15 @@ pipeline reads them (shorter side 360), then changed the way real video differs 
   small   shrunk to 40% on a grey frame (a wide shot, a speaker at the back)
   dark    a quarter of the light, gamma 1.5 (an unlit room)
 plus scikit-image's astronaut photo (a studio portrait) where scikit-image is installed. Frames with no face
-(ffmpeg's test patterns and noise) count false finds. Prints each detector's find rate per set, the median cost per
-frame (and the mean: a frame without a face costs more), and the ratio.
+(ffmpeg's test patterns and noise) count false finds. Frames are taken 4 at a time as one utterance's and searched
+as the pipeline searches them (mmsa.faces.utterance_faces). Prints, per set and detector, the share of frames and of
+utterances with a face found, and the cost per utterance; then both detectors' median and mean cost per utterance.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -25,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsa.face_detection import HaarDetector, MediaPipeDetector
-from mmsa.faces import FRAME_SIDE, MIN_FACE_SHARE
+from mmsa.face_detection import detector
+from mmsa.faces import FRAME_SIDE, MIN_FACE_SHARE, utterance_faces
 from mmsa.media import iter_span_frames, probe
 
 VIDEO_EXTENSIONS = (".flv", ".mp4", ".mov", ".mkv", ".avi", ".webm")
+UTTERANCE_FRAMES = 4  # frames the face branch reads per utterance (the starter's num_frames)
 
 
 def clip_frames(folder: Path, per_clip: int) -> list[np.ndarray]:
@@ -82,11 +85,10 @@ def faceless_frames(count: int) -> list[np.ndarray]:
     return frames
 
 
-def found(detector, frame: np.ndarray) -> tuple[bool, float]:
-    side = min(frame.shape[:2])
-    t = time.perf_counter()
-    faces = [f for f in detector.faces(frame) if f.box[2] >= MIN_FACE_SHARE * detector.box_scale * side]
-    return bool(faces), time.perf_counter() - t
+def found_rate(detector, frames: list[np.ndarray]) -> float:
+    """Share of frames in which the detector finds a face wide enough to be a speaker's (tiles allowed)."""
+    return float(np.mean([any(f.box[2] >= MIN_FACE_SHARE * detector.box_scale * min(frame.shape[:2])
+                              for f in detector.faces(frame)) for frame in frames]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,33 +115,35 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     negatives = faceless_frames(len(studio))
-    detectors = {"haar": HaarDetector(), "mediapipe": MediaPipeDetector()}
-    for d in detectors.values():  # first calls build graphs and caches
-        found(d, studio[0])
-    rates: dict[str, dict[str, float]] = {}
-    costs: dict[str, float] = {}
-    means: dict[str, float] = {}
-    for name, d in detectors.items():
-        times = []
-        rates[name] = {}
-        for label, frames in list(sets.items()) + [("no face (false finds)", negatives)]:
+    sets["no face (false finds)"] = negatives
+    rows = {label: {} for label in sets}
+    costs: dict[str, list[float]] = {}
+    for name in ("haar", "mediapipe"):
+        os.environ["MMSA_FACE_DETECTOR"] = name  # what utterance_faces uses, as in the pipeline
+        utterance_faces(np.stack(studio[:UTTERANCE_FRAMES]), 48)  # first calls build graphs and caches
+        costs[name] = []
+        for label, frames in sets.items():
+            utterances = [np.stack(frames[i:i + UTTERANCE_FRAMES]) for i in range(0, len(frames), UTTERANCE_FRAMES)]
             hits = []
-            for f in frames:
-                hit, seconds = found(d, f)
-                hits.append(hit)
-                times.append(seconds)
-            rates[name][label] = float(np.mean(hits))
-        costs[name] = statistics.median(times) * 1000
-        means[name] = statistics.mean(times) * 1000
-    counts = {label: len(frames) for label, frames in sets.items()} | {"no face (false finds)": len(negatives)}
-    print(f"{'frames':<24}{'n':>5}{'haar':>10}{'mediapipe':>11}")
-    for label, n in counts.items():
-        print(f"{label:<24}{n:>5}{rates['haar'][label]:>10.2f}{rates['mediapipe'][label]:>11.2f}")
-    print(f"{'median ms per frame':<24}{'':>5}{costs['haar']:>10.1f}{costs['mediapipe']:>11.1f}")
-    print(f"{'mean ms per frame':<24}{'':>5}{means['haar']:>10.1f}{means['mediapipe']:>11.1f}")
-    print(f"mediapipe / haar cost: {costs['mediapipe'] / costs['haar']:.2f} (median), "
-          f"{means['mediapipe'] / means['haar']:.2f} (mean)")
-    detectors["mediapipe"].close()
+            for u in utterances:
+                t = time.perf_counter()
+                crops, _, _ = utterance_faces(u, 48)
+                costs[name].append(time.perf_counter() - t)
+                hits.append(crops is not None)
+            rows[label][name] = (found_rate(detector(name), frames), float(np.mean(hits)),
+                                 1000 * statistics.mean(costs[name][-len(utterances):]))
+    print(f"{'frames':<24}{'frames':>7}{'utterances':>11} | {'haar: frames, utterances, ms':>30} | "
+          f"{'mediapipe: frames, utterances, ms':>34}")
+    for label, frames in sets.items():
+        h, m = rows[label]["haar"], rows[label]["mediapipe"]
+        n_utt = -(-len(frames) // UTTERANCE_FRAMES)
+        print(f"{label:<24}{len(frames):>7}{n_utt:>11} | {h[0]:>10.2f}{h[1]:>11.2f}{h[2]:>9.1f} | "
+              f"{m[0]:>14.2f}{m[1]:>11.2f}{m[2]:>9.1f}")
+    med = {n: 1000 * statistics.median(c) for n, c in costs.items()}
+    mean = {n: 1000 * statistics.mean(c) for n, c in costs.items()}
+    print(f"ms per utterance ({UTTERANCE_FRAMES} frames, searched as the pipeline does), all sets: median haar "
+          f"{med['haar']:.1f}, mediapipe {med['mediapipe']:.1f} (ratio {med['mediapipe'] / med['haar']:.2f}); mean "
+          f"haar {mean['haar']:.1f}, mediapipe {mean['mediapipe']:.1f} (ratio {mean['mediapipe'] / mean['haar']:.2f})")
     return 0
 
 

@@ -74,6 +74,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 class MediaPipeDetector:
     name = "mediapipe"
     box_scale = 0.82  # its boxes are tighter than Haar's: 0.82 of their width on the same faces (median)
+    tiles = True  # it sees a frame at 128 px: small faces need tiles
 
     def __init__(self):
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -110,11 +111,12 @@ class MediaPipeDetector:
             out.append(Face((x0 + b.origin_x, y0 + b.origin_y, b.width, b.height), eyes))
         return out
 
-    def faces(self, image: np.ndarray) -> list[Face]:
-        """Faces in the whole frame; where there are none, faces in its tiles (a wide shot's small faces)."""
+    def faces(self, image: np.ndarray, tiles: bool = True) -> list[Face]:
+        """Faces in the whole frame; where there are none and tiles is set, faces in its tiles (a wide shot's small
+        faces; about ten more detections, so callers ask for them once per utterance, not per frame)."""
         rgb = _rgb(image)
         found = self._detect(rgb)
-        if found:
+        if found or not tiles:
             return found
         height, width = rgb.shape[:2]
         tile = int(TILE_SHARE * min(height, width))
@@ -139,6 +141,7 @@ def _starts(length: int, tile: int) -> list[int]:
 class HaarDetector:
     name = "haar"
     box_scale = 1.0
+    tiles = False  # the cascade searches every scale itself
 
     def __init__(self):
         import cv2
@@ -149,8 +152,9 @@ class HaarDetector:
         if self._cascade.empty():
             raise FaceDetectorUnavailable(f"OpenCV's {HAAR_CASCADE} is missing: reinstall OpenCV 4.x")
 
-    def faces(self, image: np.ndarray, min_share: float = 0.12) -> list[Face]:
-        """Frontal faces at least min_share of the frame's shorter side wide (smaller ones are not searched)."""
+    def faces(self, image: np.ndarray, tiles: bool = True, min_share: float = 0.12) -> list[Face]:
+        """Frontal faces at least min_share of the frame's shorter side wide (smaller ones are not searched; the
+        cascade searches every scale, so tiles are not needed)."""
         import cv2
 
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

@@ -22,11 +22,11 @@ FER_EYES_Y = 0.40
 PHOTO_MIN_SIDE = 192  # a smaller photo (a 48 px FER2013 or CK+ crop) is enlarged to this before detection
 
 
-def largest_face(image: np.ndarray, min_share: float = MIN_FACE_SHARE) -> Face | None:
+def largest_face(image: np.ndarray, min_share: float = MIN_FACE_SHARE, tiles: bool = True) -> Face | None:
     """The largest face in a frame (h, w) grey or (h, w, 3) RGB at least min_share of its shorter side wide, or
-    None."""
+    None. tiles: look for small faces in parts of the frame too, where the whole shows none."""
     side, found = min(image.shape[:2]), detector()
-    found = [f for f in found.faces(image) if f.box[2] >= min_share * found.box_scale * side]
+    found = [f for f in found.faces(image, tiles=tiles) if f.box[2] >= min_share * found.box_scale * side]
     return max(found, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
@@ -64,19 +64,21 @@ def utterance_faces(frames: np.ndarray, size: int) -> tuple[np.ndarray | None, i
     """The speaker's face in each frame (frames, h, w, 3) RGB -> (crops (frames, size, size) uint8, frames searched,
     the face's box (x, y, w, h) as fractions of the frame).
 
-    The face is searched from the middle frame outwards; the first one found is cropped at the same place in every
-    frame (within one utterance a speaker's head moves less than the crop's margin), so one detection usually
-    serves all frames. None when no frame has a face."""
+    The face is searched from the middle frame outwards (then, if none is found, in tiles of the middle frame); the
+    first one found is cropped at the same place in every frame (within one utterance a speaker's head moves less
+    than the crop's margin), so one detection usually serves all frames. None when no frame has a face."""
     grays = [to_gray(f) for f in frames]
     middle = len(grays) // 2
     order = sorted(range(len(grays)), key=lambda i: abs(i - middle))
-    for searched, i in enumerate(order, start=1):
-        face = largest_face(frames[i])
+    # whole frames first, middle outwards; only if none shows a face, the middle one in tiles (small faces)
+    passes = [(i, False) for i in order] + ([(middle, True)] if detector().tiles else [])
+    for n, (i, tiles) in enumerate(passes):
+        face = largest_face(frames[i], tiles=tiles)
         if face is not None:
             height, width = grays[i].shape[:2]
             x, y, w, h = face.box
             where = (x / width, y / height, w / width, h / height)
-            return np.stack([crop_face(g, face, size) for g in grays]), searched, where
+            return np.stack([crop_face(g, face, size) for g in grays]), min(n + 1, len(order)), where
     return None, len(order), None
 
 
