@@ -5,7 +5,8 @@
   and gives both eyes, so crops can be levelled (benchmarks/face_detection.py measures both on the same frames).
 - "haar": OpenCV's frontal-face Haar cascade, inside opencv 4.x: upright, frontal faces only, no eyes.
 
-MMSA_FACE_DETECTOR (mmsa.settings) chooses; without mediapipe installed the Haar cascade is used, and the log says so once.
+MMSA_FACE_DETECTOR (mmsa.settings) chooses; without mediapipe installed the Haar cascade is used, and the log says
+so once.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ class HaarDetector:
         import cv2
 
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
-            raise FaceDetectorUnavailable("this OpenCV has no face detector: pip install 'opencv-contrib-python>=4.9,<5'")
+            raise FaceDetectorUnavailable("this OpenCV has no face detector: pip install "
+                                          "'opencv-contrib-python>=4.9,<5'")
         self._cascade = cv2.CascadeClassifier(cv2.data.haarcascades + HAAR_CASCADE)
         if self._cascade.empty():
             raise FaceDetectorUnavailable(f"OpenCV's {HAAR_CASCADE} is missing: reinstall OpenCV 4.x")

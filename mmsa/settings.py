@@ -26,8 +26,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "MMSA_TIME_LIMIT": ("900", "seconds one analysis may run in the app before it is stopped"),
     "MMSA_QUEUE_SIZE": ("16", "requests that may wait in the app's queue; more are turned away"),
     "MMSA_MCP": ("0", "1 serves the analysis as an MCP tool as well"),
-    "MMSA_FACE_DETECTOR": ("mediapipe", "face detector: mediapipe (MediaPipe's BlazeFace, packaged: finds turned, dim and "
-                           "small faces and levels the eyes) or haar (OpenCV's frontal-face cascade)"),
+    "MMSA_FACE_DETECTOR": ("mediapipe", "face detector: mediapipe (MediaPipe's BlazeFace, packaged: finds turned, dim "
+                           "and small faces and levels the eyes) or haar (OpenCV's frontal-face cascade)"),
     "MMSA_CACHE_DIR": ("~/.cache/mmsa", "one cache root: the assembled starter model and training's feature cache"),
     PROJECT_URL_VARIABLE: ("none", "project home page, written into the Hub metadata and model cards"),
 }

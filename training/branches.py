@@ -70,7 +70,8 @@ def train_branch(model: MultimodalSentimentModel, modality: str, x_train: torch.
     targets (FER+'s annotator votes); the class weights then count each row's most voted class."""
     seed_everything(seed)
     soft = np.ndim(y_train) == 2
-    weights = class_weights(np.argmax(y_train, 1) if soft else y_train, len(branch_labels(model, modality))) ** weighting
+    hard = np.argmax(y_train, 1) if soft else y_train
+    weights = class_weights(hard, len(branch_labels(model, modality))) ** weighting
     y_t = torch.as_tensor(y_train, dtype=torch.float32 if soft else torch.long)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(y_t) / batch_size)

@@ -55,7 +55,8 @@ def read_votes(location: str | Path) -> tuple[list[str], np.ndarray]:
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows or [c.strip() for c in rows[0][2:12]] != list(VOTE_COLUMNS):
-        raise DataError(f"{csv_path.name}: not FER+'s label file (header {', '.join(rows[0][:4]) if rows else 'empty'})")
+        header = ", ".join(rows[0][:4]) if rows else "empty"
+        raise DataError(f"{csv_path.name}: not FER+'s label file (header {header})")
     training = [r for r in rows[1:] if len(r) >= 12 and r[0] == "Training" and r[1].strip()]
     repeated = {n for n, k in Counter(r[1] for r in training).items() if k > 1}
     kept = [r for r in training if r[1] not in repeated and (folder / r[1]).is_file()]
@@ -64,9 +65,9 @@ def read_votes(location: str | Path) -> tuple[list[str], np.ndarray]:
     return [r[1] for r in kept], np.array([[int(v) for v in r[2:12]] for r in kept], dtype=np.int64)
 
 
-def _meld_votes(votes: np.ndarray) -> np.ndarray:
-    """Votes with single votes dropped, (n, 10) -> the seven MELD emotions' columns (n, 7) in EMOTIONS order, and
-    the dropped-noise votes of every column (n, 10)."""
+def _meld_votes(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Votes (n, 10) with single votes dropped: the seven MELD emotions' columns (n, 7) in EMOTIONS order, and all
+    ten columns (n, 10)."""
     cleaned = np.where(votes <= 1, 0, votes)
     out = np.zeros((len(votes), len(EMOTIONS)), dtype=np.float64)
     for column, name in enumerate(VOTE_COLUMNS):
