@@ -53,7 +53,7 @@ def ferplus_dir(tmp_path):
         + "Training,fer0000003.png,0,0,8,0,0,0,0,0,0,2\n"
         + "Training,fer0000003.png,0,0,0,8,0,0,0,0,0,2\n"  # a repeated name: neither row is trusted
         + "Training,fer0000009.png,0,0,0,8,0,0,0,0,0,2\n"  # no image file
-        + "PublicTest,fer0000004.png,10,0,0,0,0,0,0,0,0,0\n")  # held out: never read
+        + "Evaluation,fer0000004.png,10,0,0,0,0,0,0,0,0,0\n")  # any usage but Training: never read
     return tmp_path / "data", faces
 
 
