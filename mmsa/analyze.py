@@ -15,7 +15,7 @@ import torch
 
 from . import features
 from .face_tracks import face_tracks
-from .faces import FaceDetectorUnavailable
+from .face_detection import FaceDetectorUnavailable
 from .labels import BRANCH_NAMES, class_names
 from .media import SAMPLE_RATE, MediaError, decode_audio, iter_span_frames, probe
 from .processors import batch_inputs, processors_for

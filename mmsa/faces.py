@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .face_detection import Face, FaceDetectorUnavailable, detector  # noqa: F401 (FaceDetectorUnavailable: API)
+from .face_detection import Face, detector
 
 FRAME_SIDE = 360  # sampled frames keep their aspect at this shorter side; the speaker's face is found in them
 MIN_FACE_SHARE = 0.12  # a face narrower than this share of the frame's shorter side is background, not a speaker
@@ -25,8 +25,8 @@ PHOTO_MIN_SIDE = 192  # a smaller photo (a 48 px FER2013 or CK+ crop) is enlarge
 def largest_face(image: np.ndarray, min_share: float = MIN_FACE_SHARE, tiles: bool = True) -> Face | None:
     """The largest face in a frame (h, w) grey or (h, w, 3) RGB at least min_share of its shorter side wide, or
     None. tiles: look for small faces in parts of the frame too, where the whole shows none."""
-    side, found = min(image.shape[:2]), detector()
-    found = [f for f in found.faces(image, tiles=tiles) if f.box[2] >= min_share * found.box_scale * side]
+    side, finder = min(image.shape[:2]), detector()
+    found = [f for f in finder.faces(image, tiles=tiles) if f.box[2] >= min_share * finder.box_scale * side]
     return max(found, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
