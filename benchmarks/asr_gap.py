@@ -7,7 +7,8 @@
    transcribed by the packaged tiny.en exactly as the pipeline does (VAD, greedy, no temperature fallback);
 2. the spoken WAVs are kept in OUT/audio/ (benchmarks.fusion reads them) and the transcripts are saved beside a
    copy of the CSV with the ASR text in place of the gold one
-   (OUT/asr_sent_emo.csv, MELD layout: `python -m training.evaluate --csv` reads it), and reused on later runs;
+   (OUT/asr_sent_emo.csv, MELD layout: `python -m training.evaluate --csv` reads it) with a heard column (how
+   clearly the recogniser heard each utterance: mmsa.results.Span.heard), and reused on later runs;
 3. the word error rate (jiwer, case and punctuation ignored) and, per model, emotion / sentiment F1 on gold vs
    ASR text are printed side by side.
 
@@ -31,46 +32,53 @@ ASR_CSV = "asr_sent_emo.csv"
 AUDIO_DIR = "audio"  # OUT/audio/<Sr No.>.wav: the spoken utterances
 
 
-def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str], fallback: bool = False) -> list[str]:
-    """The ASR text of every row, in order; rows already in out_csv (a run cut short) are not spoken again."""
+def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str],
+                     fallback: bool = False) -> tuple[list[str], list[str]]:
+    """The ASR text of every row, in order, and how clearly each was heard (mmsa.results.Span.heard, "" with
+    nothing recognised); rows already in out_csv (a run cut short) are not transcribed again, and kept WAVs not spoken again."""
     from mmsa.media import SAMPLE_RATE, decode_audio
     from mmsa.synth import speak
+    from mmsa.transcribe import span_heard
     from mmsa.transcribe import ASR_TEMPERATURE, WHISPER_FALLBACK, default_asr, load_asr, shape_utterances, transcribe
 
-    done: dict[str, str] = {}
+    done: dict[str, tuple[str, str]] = {}
     if out_csv.is_file():
         with open(out_csv, newline="", encoding="utf-8") as f:
-            done = {r["Sr No."]: r["Utterance"] for r in csv.DictReader(f)}
+            done = {r["Sr No."]: (r["Utterance"], r["heard"]) for r in csv.DictReader(f) if "heard" in r}
     asr = load_asr(default_asr())
-    texts, started = [], time.perf_counter()
+    texts, heard, started = [], [], time.perf_counter()
     audio_dir = out_csv.parent / AUDIO_DIR  # kept: benchmarks.fusion reads the same speech
     audio_dir.mkdir(parents=True, exist_ok=True)
     for i, row in enumerate(rows):
         key = row["Sr No."]
         wav = audio_dir / f"{key}.wav"
         if key not in done or not wav.is_file():
-            speak(row["Utterance"], wav, voice=voices[i % len(voices)])
+            if not wav.is_file():
+                speak(row["Utterance"], wav, voice=voices[i % len(voices)])
             audio = decode_audio(wav)
             temperature = WHISPER_FALLBACK if fallback else ASR_TEMPERATURE
             spans = shape_utterances(transcribe(asr, audio, temperature=temperature), len(audio) / SAMPLE_RATE)
-            done[key] = " ".join(s.text for s in spans)
-        texts.append(done[key])
+            clarity = span_heard(spans)
+            done[key] = (" ".join(s.text for s in spans), "" if clarity is None else f"{clarity:.4f}")
+        texts.append(done[key][0])
+        heard.append(done[key][1])
         if (i + 1) % 50 == 0:
             rate = (time.perf_counter() - started) / (i + 1)
             print(f"  {i + 1}/{len(rows)} utterances ({rate:.2f} s each)", flush=True)
-            write_asr_csv(rows[: i + 1], texts, out_csv)
-    write_asr_csv(rows, texts, out_csv)
-    return texts
+            write_asr_csv(rows[: i + 1], texts, out_csv, heard)
+    write_asr_csv(rows, texts, out_csv, heard)
+    return texts, heard
 
 
-def write_asr_csv(rows: list[dict[str, str]], texts: list[str], out_csv: Path) -> None:
-    """The split in its own layout, the Utterance column replaced by what the recogniser wrote."""
+def write_asr_csv(rows: list[dict[str, str]], texts: list[str], out_csv: Path, heard: list[str] | None = None) -> None:
+    """The split in its own layout, the Utterance column replaced by what the recogniser wrote (and, given, a heard
+    column: how clearly it heard it)."""
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) + (["heard"] if heard is not None else []))
         writer.writeheader()
-        for row, text in zip(rows, texts):
-            writer.writerow({**row, "Utterance": text})
+        for k, (row, text) in enumerate(zip(rows, texts)):
+            writer.writerow({**row, "Utterance": text, **({"heard": heard[k]} if heard is not None else {})})
 
 
 def word_error_rate(gold: list[str], heard: list[str]) -> float:
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     gold_csv, asr_csv = out / "gold_sent_emo.csv", out / ASR_CSV
     write_asr_csv(rows, [r["Utterance"] for r in rows], gold_csv)
     print(f"speaking and transcribing {len(rows)} utterances -> {asr_csv}")
-    heard = transcribe_split(rows, asr_csv, [v.strip() for v in args.voices.split(",") if v.strip()], args.fallback)
+    heard, _ = transcribe_split(rows, asr_csv, [v.strip() for v in args.voices.split(",") if v.strip()],
+                                args.fallback)
     wer = word_error_rate([r["Utterance"] for r in rows], heard)
     print(f"\nword error rate (jiwer): {wer:.3f} over {len(rows)} utterances\n")
 

@@ -44,27 +44,33 @@ def flat_voice_csv(asr_dev: Path, out: Path) -> Path:
             wav = asr_dev / "audio" / f"{r['Sr No.']}.wav"
             if wav.is_file():
                 rows.append({"path": str(wav), "emotion": r["Emotion"], "sentiment": r["Sentiment"],
-                             "text": r["Utterance"]})
+                             "text": r["Utterance"], "heard": r.get("heard", "")})
     if not rows:
         raise SystemExit(f"no spoken utterances in {asr_dev}/audio: run benchmarks.asr_gap --out {asr_dev} first")
+    if not any(r["heard"] for r in rows):
+        raise SystemExit(f"{asr_dev}/asr_sent_emo.csv has no heard column (how clearly each utterance was heard): "
+                         f"rerun benchmarks.asr_gap --out {asr_dev}, which adds it without speaking again")
     return _write(out / "flat_voice.csv", rows)
 
 
 def emodb_csv(emodb: Path, out: Path) -> Path:
-    """path,emotion,text rows of EmoDB, text being what the packaged recogniser hears (cached in out)."""
+    """path,emotion,text,heard rows of EmoDB, text being what the packaged recogniser hears and heard how clearly
+    (cached in out)."""
     from mmsa.media import SAMPLE_RATE, decode_audio
-    from mmsa.transcribe import default_asr, load_asr, shape_utterances, transcribe
+    from mmsa.transcribe import default_asr, load_asr, shape_utterances, span_heard, transcribe
 
     target = out / "emodb.csv"
-    if target.is_file() and "speaker" in target.read_text().splitlines()[0]:
+    if target.is_file() and {"speaker", "heard"} <= set(target.read_text().splitlines()[0].split(",")):
         return target
     asr = load_asr(default_asr())
     rows = []
     for folder, emotion in EMODB_CLASSES.items():
         for wav in sorted((emodb / folder).glob("*.wav")):
             audio = decode_audio(wav)
-            text = " ".join(s.text for s in shape_utterances(transcribe(asr, audio), len(audio) / SAMPLE_RATE))
-            rows.append({"path": str(wav), "emotion": emotion, "text": text})
+            spans = shape_utterances(transcribe(asr, audio), len(audio) / SAMPLE_RATE)
+            heard = span_heard(spans)
+            rows.append({"path": str(wav), "emotion": emotion, "text": " ".join(s.text for s in spans),
+                         "heard": "" if heard is None else f"{heard:.4f}"})
     if not rows:
         raise SystemExit(f"no EmoDB files in {emodb} (expected Angry/, Happy/, Neutral/, Sad/ with .wav files)")
     _video_groups(rows, lambda r: Path(r["path"]).name[:2])  # EmoDB names start with the speaker

@@ -31,6 +31,12 @@ BATCH_SIZE = 16  # utterances per forward pass: amortises the per-call overhead,
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
 
+def _measured(value: torch.Tensor) -> float | None:
+    """A familiarity as a number; None where it was not measured (NaN: e.g. typed words)."""
+    v = float(value)
+    return None if v != v else v
+
+
 def unfamiliar_notes(results: list[UtteranceResult]) -> list[str]:
     """Sentences for the warnings: which branches found inputs unlike their training data (and so counted less or
     not at all), and the utterances where no branch had a say."""
@@ -41,12 +47,18 @@ def unfamiliar_notes(results: list[UtteranceResult]) -> list[str]:
         unfamiliar = [p for p in own if p.familiar is False]
         if unfamiliar:
             dropped = sum(1 for p in unfamiliar if not p.counted)
-            notes.append(f"the {MODALITY_NAMES[m]} was unlike what its branch learned from in {len(unfamiliar)} of "
-                         f"{n} utterance(s): counted less there" + (f", not at all in {dropped}" if dropped else ""))
-    silent = sum(1 for u in results if u.by_modality and not any(p.counted for p in u.by_modality.values()))
-    if silent:
-        notes.append(f"in {silent} utterance(s) no branch could be counted: their labels are MELD's label "
-                     f"frequencies, not a reading of the clip")
+            what = "the recogniser was unsure of the words" if m == "text" else \
+                f"the {MODALITY_NAMES[m]} was unlike what its branch learned from"
+            notes.append(f"{what} in {len(unfamiliar)} of {n} utterance(s): counted less there"
+                         + (f", not at all in {dropped}" if dropped else ""))
+    silent = [u for u in results if u.by_modality and not any(p.counted for p in u.by_modality.values())]
+    worded = sum(1 for u in silent if "text" in u.by_modality)
+    if worded:
+        notes.append(f"in {worded} utterance(s) no branch was familiar with its input: their labels are the words' "
+                     f"own reading")
+    if len(silent) > worded:
+        notes.append(f"in {len(silent) - worded} utterance(s) no branch could be counted: their labels are MELD's "
+                     f"label frequencies, not a reading of the clip")
     return notes
 
 
@@ -327,7 +339,8 @@ class Analyzer:
         items: dict[str, list] = {}
         if "text" in self.processors:
             items["text"] = [self.processors["text"].read(spans[i].text,
-                                                          features.context_of([p.text for p in spans[:i]], cfg))
+                                                          features.context_of([p.text for p in spans[:i]], cfg),
+                                                          spans[i].heard)
                              for i in range(lo, hi)]
         if voices is not None:
             items["audio"] = voices[lo:hi]
@@ -347,7 +360,7 @@ class Analyzer:
                 torch.softmax(own["emotion"][j].float(), -1).tolist(), torch.softmax(own["sentiment"][j].float(), -1).tolist(),
                 pairs=torch.softmax(pairs[j].float(), -1).tolist() if pairs is not None else None,
                 weight=float(out.weights[m][j]) if m in out.weights else None,
-                familiarity=float(out.familiarity[m][j]) if m in out.familiarity else None,
+                familiarity=_measured(out.familiarity[m][j]) if m in out.familiarity else None,
                 classes=dict(zip(class_names(self.config.branch_classes.get(m)), own["classes"][j].exp().tolist()))
                 if "classes" in own else None)
         return UtteranceResult(

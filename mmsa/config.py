@@ -132,7 +132,8 @@ class ModelConfig:
     # {"set": what, "n": count, "accuracy": a, "chance": the most frequent class's share}
     branch_validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     # how each branch's familiarity is calibrated on its own validation inputs (mmsa.fusion.familiarity):
-    # {"typical": d, "limit": d} and, for the face branch, the training features' "mean" and "whiten" matrix
+    # {"typical": d, "limit": d} and, for the face branch, the training features' "mean" and "whiten" matrix; for
+    # the words, d is 1 - how clearly the recogniser heard them (Span.heard)
     branch_familiarity: dict[str, dict[str, Any]] = field(default_factory=dict)
     license: str = ""  # the weights' licence (it follows from the training data), shown beside every result
     preset: str = "cpu"

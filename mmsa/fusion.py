@@ -19,9 +19,13 @@ Pooling. Weighted log-linear pooling over the branches present for an utterance:
     log p(pair) = sum_m w_m f_m log p_m(pair) / sum_m w_m f_m + const,
 
 with p_m the branch's temperature-calibrated pair distribution, w_m its weight (how far above chance it scored on
-data unlike its training data, reliability_weight) and f_m in [0, 1] how familiar this input is to it (distance to
-its training features, familiarity()). An absent branch does not vote; a branch with w_m f_m = 0 does not either;
-with no vote left the answer is MELD train's pair frequencies (mostly neutral), not a guess. Hand-computed cases are in tests/test_fusion.py.
+data unlike its training data, reliability_weight) and f_m in [0, 1] how familiar this input is to it:
+- voice and face: how near their training features the input lies (feature_distance, familiarity());
+- words: how clearly the recogniser heard them (Span.heard: exp of Whisper's mean token log-probability; 1 - heard
+  is the distance, calibrated on MELD dev as the pipeline transcribes it); typed words are not measured and count
+  fully.
+An absent branch does not vote; a branch with w_m f_m = 0 does not either. With no vote left the answer is the
+words' own (when there are words), else MELD train's pair frequencies (mostly neutral), not a guess. Hand-computed cases are in tests/test_fusion.py.
 """
 
 from __future__ import annotations

@@ -194,6 +194,7 @@ class MultimodalSentimentModel(
         present: dict[str, torch.Tensor] | None = None,
         text_features: torch.Tensor | None = None,
         video_features: torch.Tensor | None = None,
+        text_heard: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Shapes: input_ids/attention_mask (batch, tokens); audio (batch, n_mels, frames) with audio_lengths
         (batch,); video (batch, frames, 3, size, size); present[m] bool (batch,) for samples that have modality m
@@ -201,6 +202,9 @@ class MultimodalSentimentModel(
 
         text_features / video_features: frozen-backbone outputs computed earlier (training's feature cache),
         shape (batch, backbone width); they replace input_ids / video and skip the backbone.
+
+        text_heard: (batch,) how clearly the recogniser heard each utterance's words (processors.TextProcessor),
+        NaN where the text was not recognised; late fusion measures the words' familiarity on it.
         """
         branch_inputs = {
             "text": dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
@@ -221,7 +225,7 @@ class MultimodalSentimentModel(
         device = next(self.parameters()).device
         embeddings: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
-        distances: dict[str, torch.Tensor] = {}  # late fusion: each branch's distance to its training features
+        familiar: dict[str, torch.Tensor | None] = {}  # late fusion: each branch's familiarity with each input
         for m in self.config.modalities:
             if present is not None and m in present:
                 mask = present[m].to(device=device, dtype=torch.bool)
@@ -235,12 +239,16 @@ class MultimodalSentimentModel(
             inputs = {k: v for k, v in branch_inputs[m].items() if v is not None}
             if self.config.fusion == "late":  # absent rows get zeros, which the pooling leaves out
                 placeholder = torch.zeros(batch, self.config.proj_dim, device=device)
-                embeddings[m], distances[m] = self._late_branch(m, mask, inputs, placeholder)
+                embeddings[m], familiar[m] = self._late_branch(m, mask, inputs, placeholder)
                 continue
             placeholder = self.missing_embeddings[m].unsqueeze(0).expand(batch, -1)
             embeddings[m] = self._branch(m, batch, mask, inputs, placeholder)
         if self.config.fusion == "late":
-            return self._late(embeddings, masks, distances)
+            if text_heard is not None and "text" in familiar:  # words the recogniser was unsure of count less
+                unclear = 1.0 - text_heard.to(device=device, dtype=torch.float32)  # NaN: typed, not measured
+                familiar["text"] = familiarity(unclear, self.config.branch_familiarity.get("text"))\
+                    .where(~torch.isnan(unclear), unclear)
+            return self._late(embeddings, masks, familiar)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)
         if self.config.per_modality_heads:
@@ -252,24 +260,25 @@ class MultimodalSentimentModel(
     def _late_branch(self, name: str, present: torch.Tensor, inputs: dict[str, torch.Tensor],
                      placeholder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Embeddings (batch, proj_dim) of one late-fusion branch and, for branches that can tell (voice, face),
-        the distance of each sample's input to the branch's training features (batch,); 0 where absent."""
+        each sample's familiarity to the branch (batch,; fusion.familiarity); 1 where absent."""
         encoder = self.encoder(name)
         if not getattr(encoder, "reports_distance", False):
             return self._branch(name, placeholder.shape[0], present, inputs, placeholder), None
-        distance = torch.zeros(placeholder.shape[0], device=placeholder.device)
+        familiar = torch.ones(placeholder.shape[0], device=placeholder.device)
         if not bool(present.any()):
-            return placeholder, distance
+            return placeholder, familiar
         idx = present.nonzero(as_tuple=True)[0]
         feats = encoder.features(**{k: v[idx] for k, v in inputs.items()})
         out = placeholder.clone()
         out[idx] = encoder(features=feats).to(out.dtype)
         view = getattr(encoder, "familiarity_view", None)  # the voice measures it on the utterance alone
-        distance[idx] = feature_distance(view(feats) if view else feats,
-                                         self.config.branch_familiarity.get(name)).to(distance.dtype)
-        return out, distance
+        calibration = self.config.branch_familiarity.get(name)
+        familiar[idx] = familiarity(feature_distance(view(feats) if view else feats, calibration),
+                                    calibration).to(familiar.dtype)
+        return out, familiar
 
     def _late(self, embeddings: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
-              distances: dict[str, torch.Tensor | None]) -> ModelOutput:
+              familiarities: dict[str, torch.Tensor | None]) -> ModelOutput:
         """Each branch's calibrated pair log-probabilities, pooled with its weight times its familiarity
         (mmsa.fusion); the fused and per-branch emotion and sentiment are the pairs' log-marginals."""
         branch: dict[str, dict[str, torch.Tensor]] = {}
@@ -285,14 +294,17 @@ class MultimodalSentimentModel(
                 t = self.config.branch_temperatures.get(m, {}).get("emotion", 1.0)
                 branch[m]["classes"] = torch.log_softmax(logits[0].float() / t, dim=-1)
             weights[m] = masks[m].float() * float(self.config.branch_weights.get(m, 1.0))
-            d = distances.get(m)
-            if d is not None:  # only branches that can tell (voice, face) report a familiarity
-                familiar[m] = familiarity(d, self.config.branch_familiarity.get(m))
-                weights[m] = weights[m] * familiar[m]
+            f = familiarities.get(m)
+            if f is not None:  # branches that can tell (voice, face; words heard by the recogniser)
+                familiar[m] = f  # NaN: not measured (typed words), counted fully and shown as such
+                weights[m] = weights[m] * f.nan_to_num(1.0)
         fused = pool(pairs, masks, weights)
-        silent = sum(weights.values()) <= 0  # no branch had a say: MELD's pair frequencies, not a uniform guess
-        if bool(silent.any()):
-            fused = torch.where(silent.unsqueeze(1), prior_log_probs().to(fused.device, fused.dtype), fused)
+        silent = sum(weights.values()) <= 0
+        if bool(silent.any()):  # no branch had a say: the words' own answer, else MELD's pair frequencies
+            fallback = prior_log_probs().to(fused.device, fused.dtype).expand_as(fused)
+            if "text" in pairs:
+                fallback = torch.where(masks["text"].unsqueeze(1), pairs["text"].to(fused.dtype), fallback)
+            fused = torch.where(silent.unsqueeze(1), fallback, fused)
         log_e, log_s = marginals(fused)
         return ModelOutput(log_e, log_s, masks, branch, kind="log_probs", pair_logits=fused, weights=weights,
                            familiarity=familiar)

@@ -37,23 +37,30 @@ class Processor(Protocol):
 
 
 class TextProcessor:
-    """Items are (utterance, dialogue context) strings; an utterance without words is absent."""
+    """Items are (utterance, dialogue context, heard) with heard how clearly the recogniser heard the words
+    (mmsa.results.Span.heard; None for text that was not recognised, e.g. typed); an utterance without words
+    is absent. heard is what the words' familiarity is measured on (mmsa.model)."""
 
     modality = "text"
 
     def __init__(self, tokenizer, config: ModelConfig):
         self.tokenizer, self.config = tokenizer, config
 
-    def read(self, text: str, context: str = "") -> tuple[str, str] | None:
+    def read(self, text: str, context: str = "", heard: float | None = None) -> tuple[str, str, float | None] | None:
         text = text or ""
-        return (text, context or "") if features.normalize_text(text, self.config.text_style).strip() else None
+        if not features.normalize_text(text, self.config.text_style).strip():
+            return None
+        return text, context or "", None if heard is None or not np.isfinite(heard) else float(heard)
 
-    def collate(self, items: Sequence[tuple[str, str] | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        rows = [item or ("", "") for item in items]  # the filler: an empty utterance, never read by the model
-        tok = features.tokenize(self.tokenizer, [t for t, _ in rows], self.config, [c for _, c in rows])
+    def collate(self, items: Sequence[tuple | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        rows = [item or ("", "", None) for item in items]  # the filler: an empty utterance, never read by the model
+        tok = features.tokenize(self.tokenizer, [r[0] for r in rows], self.config, [r[1] for r in rows])
         inputs = {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"]}
         if tok.get("token_type_ids") is not None:
             inputs["token_type_ids"] = tok["token_type_ids"]
+        heard = [r[2] if len(r) > 2 else None for r in rows]
+        if any(h is not None for h in heard):  # NaN: not recognised, nothing to measure
+            inputs["text_heard"] = torch.tensor([float("nan") if h is None else h for h in heard])
         return inputs, torch.tensor([item is not None for item in items], dtype=torch.bool)
 
     def signature(self) -> list:

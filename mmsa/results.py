@@ -36,6 +36,9 @@ class Span:
     text: str = ""
     words: list[Word] = field(default_factory=list)
     speaker: str | None = None  # set by mmsa.speakers
+    # how clearly the recogniser heard the text, in (0, 1]: exp of its mean log-probability per token over the
+    # segment(s) the span comes from; None where nothing was recognised (what the words' familiarity reads)
+    heard: float | None = None
 
     @property
     def duration(self) -> float:

@@ -121,7 +121,7 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
         text = seg.text.strip()
         if text:
             words = [Word(float(w.start), float(w.end), w.word.strip()) for w in (seg.words or []) if w.word.strip()]
-            spans.append(Span(float(seg.start), float(seg.end), text, words))
+            spans.append(Span(float(seg.start), float(seg.end), text, words, heard=float(np.exp(seg.avg_logprob))))
         if on_progress:
             on_progress(min(seg.end / total, 1.0))
     return spans
@@ -131,8 +131,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"')\]]*$")
 
 
-def _from_words(words: list[Word]) -> Span:
-    return Span(words[0].start, words[-1].end, " ".join(w.text for w in words), list(words))
+def _from_words(words: list[Word], heard: float | None) -> Span:
+    return Span(words[0].start, words[-1].end, " ".join(w.text for w in words), list(words), heard=heard)
 
 
 def split_sentences(span: Span) -> list[Span]:
@@ -150,7 +150,7 @@ def split_sentences(span: Span) -> list[Span]:
             sentences.append(current)
         if len(sentences) <= 1:
             return [span]
-        out = [_from_words(ws) for ws in sentences]
+        out = [_from_words(ws, span.heard) for ws in sentences]
         out[0].start, out[-1].end = min(span.start, out[0].start), max(span.end, out[-1].end)
         return out
     parts = [p for p in _SENTENCE_END.split(span.text.strip()) if p]
@@ -160,7 +160,7 @@ def split_sentences(span: Span) -> list[Span]:
     out, t = [], span.start
     for p in parts:
         end = t + span.duration * len(p) / total
-        out.append(Span(t, end, p))
+        out.append(Span(t, end, p, heard=span.heard))
         t = end
     out[-1].end = span.end
     return out
@@ -177,16 +177,22 @@ def split_long(span: Span, max_len: float) -> list[Span]:
         for j in range(1, n):
             target = span.start + j * span.duration / n
             k = min(range(1, len(rest) - (n - j) + 1), key=lambda i: abs(rest[i].start - target))
-            out.append(_from_words(rest[:k]))
+            out.append(_from_words(rest[:k], span.heard))
             rest = rest[k:]
-        out.append(_from_words(rest))
+        out.append(_from_words(rest, span.heard))
         out[0].start, out[-1].end = span.start, span.end
         return out
     words, step, out = span.text.split(), span.duration / n, []
     for j in range(n):
         lo, hi = round(j * len(words) / n), round((j + 1) * len(words) / n)
-        out.append(Span(span.start + j * step, span.start + (j + 1) * step, " ".join(words[lo:hi])))
+        out.append(Span(span.start + j * step, span.start + (j + 1) * step, " ".join(words[lo:hi]), heard=span.heard))
     return out
+
+
+def span_heard(spans: list[Span]) -> float | None:
+    """How clearly the recogniser heard spans taken as one: their heard weighted by duration (None if none has it)."""
+    known = [(s.heard, max(s.duration, 1e-3)) for s in spans if s.heard is not None]
+    return sum(h * d for h, d in known) / sum(d for _, d in known) if known else None
 
 
 def shape_utterances(spans: list[Span], duration: float, min_len: float = MIN_UTTERANCE_S,
@@ -198,13 +204,14 @@ def shape_utterances(spans: list[Span], duration: float, min_len: float = MIN_UT
         start, end = max(0.0, s.start), min(duration, s.end)
         if end > start:
             words = [w for w in s.words if w.end > start and w.start < end]
-            clipped.extend(split_sentences(Span(start, end, s.text, words)))
+            clipped.extend(split_sentences(Span(start, end, s.text, words, heard=s.heard)))
     merged: list[Span] = []
     for s in clipped:
         prev = merged[-1] if merged else None
         if prev is not None and (prev.duration < min_len or s.duration < min_len) \
                 and s.start - prev.end < 1.0 and s.end - prev.start <= max_len:
-            merged[-1] = Span(prev.start, max(prev.end, s.end), f"{prev.text} {s.text}".strip(), prev.words + s.words)
+            merged[-1] = Span(prev.start, max(prev.end, s.end), f"{prev.text} {s.text}".strip(), prev.words + s.words,
+                              heard=span_heard([prev, s]))
         else:
             merged.append(s)
     return [part for s in merged for part in split_long(s, max_len)]

@@ -83,14 +83,15 @@ def _said(p) -> str:
     return f"{p.emotion} {p.emotion_confidence:.0%} / {p.sentiment} {p.sentiment_confidence:.0%}"
 
 
-def _branch_said(p) -> str:
+def _branch_said(p, modality: str = "") -> str:
     """A branch's own answer (in its own classes where it has them), and the say it had in the fused one: its
-    weight, or that it was not counted."""
+    weight, or that it was not counted (and why: an unfamiliar input; for the words, heard unclearly)."""
     said = f"{p.label} {p.class_scores[p.label]:.0%}" if p.class_scores else _said(p)
     if p.weight is None:
         return said
     if p.familiar is False:
-        return f"{said} · unfamiliar input, " + ("not counted" if not p.counted else f"weight {p.weight:.2f}")
+        why = "words heard unclearly" if modality == "text" else "unfamiliar input"
+        return f"{said} · {why}, " + ("not counted" if not p.counted else f"weight {p.weight:.2f}")
     return f"{said} · weight {p.weight:.2f}" if p.counted else f"{said} · not counted (weight 0)"
 
 
@@ -104,7 +105,7 @@ def modality_rows(analysis: Analysis) -> tuple[list[str], list[list[Any]]]:
         row = [f"{clock(u.start)}–{clock(u.end)}", _said(u.prediction)]
         for m in branches:
             b = u.by_modality.get(m)
-            row.append(_branch_said(b) if b else "absent")
+            row.append(_branch_said(b, m) if b else "absent")
         notes = u.disagreements
         for m, name in BRANCH_NAMES.items():
             notes = [n.replace(f"{m} says", f"{name} says") for n in notes]

@@ -16,7 +16,8 @@
 5. each branch's weight measured on data unlike its training data (training.branch_weights: the words on MELD dev
    as transcribed, --asr-dev; the voice leave-one-corpus-out, from its run; the face on --face-check, e.g. CK+),
    and each branch's familiarity calibrated on its own held-out data (the voice's by its run, out of fold; the
-   face's by training.familiarity on --face-familiarity, FER2013 train files).
+   face's by training.familiarity on --face-familiarity, FER2013 train files; the words' on how clearly the
+   recogniser heard MELD dev, --asr-dev's heard column).
 
 --text-run / --voice-run / --face-run reuse a finished run instead of training that branch.
 """
@@ -229,7 +230,7 @@ def main() -> int:
     # 4. the fused starter; 5. its weights from data unlike each branch's training data, and familiarity
     from training.branch_eval import evaluate_branch
     from training.branch_weights import measured
-    from training.familiarity import calibrate
+    from training.familiarity import calibrate, heard_calibration
     from mmsa.fusion import reliability_weight
 
     asr_dev = Path(args.asr_dev)  # benchmarks.asr_gap's --out folder, or the CSV in it
@@ -253,6 +254,9 @@ def main() -> int:
                                         fit=3000 if branch == "face" else 0)
         starter.config.branch_familiarity[modality] = calibration
         print(f"{branch} familiarity: {report}")
+    calibration, report = heard_calibration(starter, asr_dev / "asr_sent_emo.csv" if asr_dev.is_dir() else asr_dev)
+    starter.config.branch_familiarity["text"] = calibration
+    print(f"words familiarity (how clearly heard): {calibration}, {report}")
     figures = {
         "text (words)": dict(data="MELD dev" + (", as transcribed (TTS then tiny.en)" if args.asr_dev else ""),
                              n=text_reliability["n"], accuracy=text_reliability["emotion"]["accuracy"],

@@ -156,6 +156,34 @@ def test_an_unfamiliar_voice_counts_less_down_to_nothing(late_model):
     assert out.weights["audio"].tolist() == pytest.approx([0.6, 0.0])  # branch weight 0.6 x familiarity
 
 
+@torch.no_grad()
+def test_words_heard_unclearly_count_less_and_alone_they_still_answer(late_model):
+    """The words' familiarity is how clearly the recogniser heard them (1 - heard as the distance); typed words
+    (NaN) are not measured and count fully; with no branch familiar the answer is the words' own."""
+    import copy
+
+    from mmsa.processors import processors_for
+
+    model = copy.deepcopy(late_model).eval()
+    model.config.branch_familiarity = {"text": {"typical": 0.25, "limit": 0.75},
+                                       "audio": {"typical": 1.0, "limit": 3.0}}
+    proc = processors_for(model)["text"]
+    items = [proc.read("I am so happy", heard=h) for h in (0.9, 0.5, 0.1, None)]
+    inputs, present = proc.collate(items)
+    assert torch.equal(inputs["text_heard"][:3], torch.tensor([0.9, 0.5, 0.1])) and inputs["text_heard"][3].isnan()
+    assert "text_heard" not in proc.collate([proc.read("typed only")])[0]
+    width = 2 * model.config.whisper_width
+    strange = torch.full((4, width), 2.0)  # distance 4: a voice that does not count
+    out = model(**inputs, audio=strange, present={"text": present, "audio": torch.ones(4, dtype=torch.bool)})
+    f = out.familiarity["text"]
+    assert f[:3].tolist() == pytest.approx([1.0, 0.5, 0.0]) and f[3].isnan()
+    assert out.weights["text"].tolist() == pytest.approx([0.2, 0.1, 0.0, 0.2])  # weight 0.2 x familiarity
+    assert out.weights["audio"].tolist() == [0.0] * 4
+    # the third has no familiar branch left: its answer is the words' own, not MELD's prior
+    assert out.pair_logits[2].exp().numpy() == pytest.approx(out.modality_logits["text"]["pairs"][2].exp().numpy(),
+                                                             abs=1e-6)
+
+
 def test_late_model_round_trips_and_rejects_bad_fusion_settings(late_model, tmp_path):
     from mmsa.config import ModelConfig
 
@@ -269,6 +297,40 @@ def test_evaluate_branches_on_labelled_files(late_model, tmp_path, speech_video)
     _, probs, _ = evaluate_branch(late_model, str(tmp_path / "voice.csv"), "voice")
     assert m["emotion"]["accuracy"] == float(probs["emotion"].argmax(1)[0] == EMOTIONS.index("joy"))
     assert (tmp_path / "voice" / "emotion_confusion.png").is_file()
+    # a heard column lets the fused answer count the words as in use; a value outside [0, 1] is named
+    model = late_model.__class__.from_pretrained(str(model_dir))
+    model.config.branch_familiarity = {"text": {"typical": 0.25, "limit": 0.75}}
+    (tmp_path / "words.csv").write_text("path,emotion,text,heard\nspeech.wav,joy,what a lovely day,0.1\n"
+                                        "speech.wav,joy,what a lovely day,\n")
+    _, fused, _ = evaluate_branch(model, str(tmp_path / "words.csv"), "fused")
+    _, voice, _ = evaluate_branch(model, str(tmp_path / "words.csv"), "voice")
+    # heard 0.1: the words do not count and the voice answers alone; unmeasured, the words count fully
+    assert fused["emotion"][0] == pytest.approx(voice["emotion"][0], abs=1e-5)
+    assert np.abs(fused["emotion"][1] - voice["emotion"][1]).max() > 1e-3
+    (tmp_path / "bad.csv").write_text("path,emotion,text,heard\nspeech.wav,joy,hello there,1.7\n")
+    from training.data import DataError
+
+    with pytest.raises(DataError, match=r"bad.csv, row 2: heard must be in \[0, 1\], got 1.7"):
+        evaluate_branch(model, str(tmp_path / "bad.csv"), "fused")
+
+
+def test_words_familiarity_is_calibrated_on_how_clearly_dev_was_heard(late_model, tmp_path, capsys):
+    import json
+
+    from training.familiarity import WORDS_PERCENTILES, main
+
+    model_dir = tmp_path / "model"
+    late_model.save_pretrained(str(model_dir))
+    heard = np.linspace(0.0, 1.0, 101)
+    (tmp_path / "asr.csv").write_text("Utterance,heard\n" + "".join(f"x,{h:.2f}\n" for h in heard) + "y,\n")
+    assert main(["--model", str(model_dir), "--branch", "words", "--csv", str(tmp_path / "asr.csv")]) == 0
+    cal = json.loads((model_dir / "config.json").read_text())["branch_familiarity"]["text"]
+    # distance 1 - heard: the 75th and 99th percentiles of 0.00 .. 1.00 are 0.75 and 0.99
+    assert WORDS_PERCENTILES == (75, 99) and cal == {"typical": 0.75, "limit": 0.99}
+    assert MultimodalSentimentModel.from_pretrained(str(model_dir)).config.branch_familiarity["text"] == cal
+    (tmp_path / "no_heard.csv").write_text("Utterance\nx\n")
+    assert main(["--model", str(model_dir), "--branch", "words", "--csv", str(tmp_path / "no_heard.csv")]) == 1
+    assert "no_heard.csv: expected a heard column (benchmarks.asr_gap writes it)" in capsys.readouterr().err
 
 
 @pytest.mark.e2e

@@ -21,6 +21,8 @@ def test_packaged_tiny_en_transcribes_generated_speech(speech_video):
     text = " ".join(s.text for s in spans).lower()
     assert all(w in text for w in SPEECH_WORDS), text
     assert spans and all(0 <= s.start < s.end <= 10 for s in spans)
+    # how clearly it was heard: Whisper's own per-token probability, well above a guess on clear speech
+    assert all(0.3 < s.heard <= 1.0 for s in spans), [s.heard for s in spans]
 
 
 @pytest.mark.e2e
@@ -77,6 +79,23 @@ def test_short_segments_merge_and_long_ones_split():
     assert len(long_parts) == 3 and all(p.duration <= 12.0 for p in long_parts)
     assert sum(len(p.text.split()) for p in long_parts) == 30
     assert long_parts[0].start == 3.1 and abs(long_parts[-1].end - 33.1) < 1e-9
+
+
+def test_how_clearly_words_were_heard_follows_them_through_splits_and_merges():
+    from mmsa.transcribe import span_heard
+
+    spans = [Span(0.0, 0.5, "Oh.", heard=0.2), Span(0.6, 3.0, "I did not expect that. Not at all today.", heard=0.8),
+             Span(4.0, 28.0, " ".join(["word"] * 24), heard=0.6), Span(29.0, 31.0, "typed words")]
+    shaped = shape_utterances(spans, duration=40.0, min_len=1.0, max_len=12.0)
+    # "Oh." (0.5 s) merges with the next sentence (1.2 s of 2.4 by characters): mean weighted by duration
+    first = shaped[0]
+    assert first.text == "Oh. I did not expect that." and first.end == pytest.approx(0.6 + 2.4 * 22 / 39)
+    assert first.heard == pytest.approx((0.2 * 0.5 + 0.8 * (first.end - 0.6)) / (0.5 + first.end - 0.6))
+    assert shaped[1].text == "Not at all today." and shaped[1].heard == 0.8  # a sentence keeps its segment's
+    assert [s.heard for s in shaped[2:4]] == [0.6, 0.6]  # a long span's parts keep it too
+    assert shaped[-1].heard is None  # nothing recognised: not measured
+    assert span_heard([Span(0, 1, heard=0.5), Span(1, 4, heard=0.9), Span(4, 5)]) == pytest.approx(0.8)
+    assert span_heard([Span(0, 1)]) is None
 
 
 def test_spans_are_clipped_to_the_video():

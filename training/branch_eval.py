@@ -1,5 +1,7 @@
 """Evaluate one branch (or the fused answer) of a model on labelled files: a CSV with path,emotion and optional
-sentiment and text columns, whose paths are audio files, videos or still images (relative to the CSV).
+sentiment and text columns, whose paths are audio files, videos or still images (relative to the CSV). A `heard`
+column (how clearly the recogniser heard the text, in [0, 1]; benchmarks.asr_gap writes it) lets the fused answer
+count the words by it, as in use.
 
 The inputs are prepared as in use, by the same processors (mmsa.processors): the whole file's speech for the
 voice (standardised per speaker where the branch was trained so, a `speaker` column naming the groups; without it
@@ -40,6 +42,10 @@ def load_rows(csv_path: str | Path, encoding: str | None = None) -> list[dict]:
                     "text": (row.get("text") or "").strip(), "speaker": (row.get("speaker") or "").strip() or n}
             if (row.get("sentiment") or "").strip():
                 item["sentiment"] = sentiment_id(row["sentiment"])
+            if (row.get("heard") or "").strip():
+                item["heard"] = float(row["heard"])
+                if not 0.0 <= item["heard"] <= 1.0:
+                    raise ValueError(f"heard must be in [0, 1], got {item['heard']}")
         except ValueError as e:
             raise DataError(f"{path.name}, row {n}: {e}") from None
         out.append(item)
@@ -106,7 +112,7 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
             skipped.append(f"{row['path'].name}: {e}")
             continue
         if "text" in cfg.modalities and "text" in wanted:
-            row["text_item"] = procs["text"].read(row["text"])
+            row["text_item"] = procs["text"].read(row["text"], heard=row.get("heard"))
         if not any(row.get("text_item" if m == "text" else m) is not None for m in wanted):
             skipped.append(f"{row['path'].name}: no {branch} input (no speech, face or text)")
             continue
