@@ -2,7 +2,8 @@
 held-out data, each printing words / voice / face / fused side by side with the weights the model used:
 
 (a) flat voice: MELD dev spoken by espeak-ng and transcribed by tiny.en (benchmarks.asr_gap keeps both): the voice
-    carries no emotion, so the fused answer must not fall below the words (emotion weighted F1, >= words - 0.01);
+    carries no emotion, so the fused answer must not fall below the words (emotion weighted F1, >= words - 0.01),
+    both scored on the utterances the recogniser found words in;
 (b) emotional voice, neutral words: EmoDB (German, acted; the original 16 kHz files, 4 classes), with what tiny.en
     makes of it as the words, read by a voice that never heard EmoDB (--voice-model: training.voice's
     loco/emodb, swapped into the model; each speaker's clips standardised in shuffled groups of 8, as a video's
@@ -37,19 +38,29 @@ READERS = ("text", "voice", "face", "fused")
 
 
 def flat_voice_csv(asr_dev: Path, out: Path) -> Path:
-    """path,emotion,sentiment,text rows of the spoken MELD dev utterances (path: the WAV, text: its transcript)."""
-    rows = []
+    """path,emotion,sentiment,text,heard rows of the spoken MELD dev utterances (path: the WAV, text: its transcript,
+    heard: how clearly it was heard). Utterances the recogniser wrote nothing for are left out: the words have no
+    answer there, and every reader is scored on the same utterances."""
+    from mmsa.features import normalize_text
+
+    rows, silent = [], 0
     with open(asr_dev / "asr_sent_emo.csv", newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             wav = asr_dev / "audio" / f"{r['Sr No.']}.wav"
-            if wav.is_file():
-                rows.append({"path": str(wav), "emotion": r["Emotion"], "sentiment": r["Sentiment"],
-                             "text": r["Utterance"], "heard": r.get("heard", "")})
+            if not wav.is_file():
+                continue
+            if not normalize_text(r["Utterance"]).strip():
+                silent += 1
+                continue
+            rows.append({"path": str(wav), "emotion": r["Emotion"], "sentiment": r["Sentiment"],
+                         "text": r["Utterance"], "heard": r.get("heard", "")})
     if not rows:
         raise SystemExit(f"no spoken utterances in {asr_dev}/audio: run benchmarks.asr_gap --out {asr_dev} first")
     if not any(r["heard"] for r in rows):
         raise SystemExit(f"{asr_dev}/asr_sent_emo.csv has no heard column (how clearly each utterance was heard): "
                          f"rerun benchmarks.asr_gap --out {asr_dev}, which adds it without speaking again")
+    if silent:
+        print(f"(a): {silent} spoken utterances with no words recognised are left out (no words to compare with)")
     return _write(out / "flat_voice.csv", rows)
 
 

@@ -67,7 +67,8 @@ STARTER_SUMMARY = (
     "annotators' votes). Every answer is a distribution over MELD's 8 "
     "(emotion, sentiment) pairs; voice and face add no sentiment prior of their own (each of their classes is "
     "split evenly over the pairs it stands for); each "
-    "branch counts by its figures on data unlike its training data and by how familiar each input is to it.")
+    "branch counts by its figures on data unlike its training data and by how familiar each input is to it (the "
+    "words by how clearly the speech recogniser heard them); where none is familiar, the words answer alone.")
 STARTER_LIMITS = (
     "- Voice and face learned from acted data (RAVDESS, EmoDB, TurEV-DB: 36 actors in English, German and Turkish; "
     "FER2013: web images, mostly frontal). Expect them to be less sure, and less right, on spontaneous speech and real video; each "
@@ -121,6 +122,39 @@ def branch_table(figures: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+FUSION_CHECKS = {"flat_voice": "(a) flat voice: MELD dev spoken by espeak-ng, WAV + tiny.en transcript; 7 emotions, "
+                                "fused must be >= words - 0.01",
+                 "emotional_voice": "(b) emotional voice, neutral words: EmoDB with tiny.en's transcript, a voice that "
+                                     "never heard EmoDB; 4 voice classes, fused must be >= voice - 0.02"}
+
+
+def fusion_table(results: dict, weights: dict[str, float]) -> str:
+    """benchmarks.fusion's figures for the card, and what has never been measured."""
+    if {k: round(v, 4) for k, v in results.get("weights", {}).items()} != weights:
+        print(f"warning: --fusion-results was measured with weights {results.get('weights')}, this starter has "
+              f"{weights}; the card leaves the fused figures out: run python -m benchmarks.fusion on it, then build "
+              f"again", file=sys.stderr)
+        return ""
+    rows = ["", "", "**The fused answer** (`python -m benchmarks.fusion`, emotion weighted F1 of each reader on its "
+            "own and of the fused answer; no held-out data):", "",
+            "| check | words | voice | face | fused | passed |", "|---|---:|---:|---:|---:|---|"]
+    for key, title in FUSION_CHECKS.items():
+        check = results.get("checks", {}).get(key)
+        if check:
+            f = check["figures"]
+            cell = [f"{f[r]['weighted_f1']:.3f}" if "weighted_f1" in f.get(r, {}) else "-"
+                    for r in ("text", "voice", "face", "fused")]
+            rows.append(f"| {title} | " + " | ".join(cell) + f" | {'yes' if check['passed'] else 'no'} |")
+    heads = results.get("checks", {}).get("talking_heads")
+    if heads:
+        rows += ["", f"(c) the CREMA-D smoke clips through the whole pipeline: {heads['utterances']} utterances, "
+                 f"{len(heads['invalid_pairs'])} label pairs MELD does not allow."]
+    rows += ["", "Never measured: no clip here has words, voice and face labelled together, so how right the fused "
+             "answer is on real video is unknown; the checks above only say it does not fall below its best branch "
+             "where one branch carries no signal."]
+    return "\n".join(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meld", required=True, help="folder with MELD's train_sent_emo.csv and dev_sent_emo.csv")
@@ -140,7 +174,15 @@ def main() -> int:
                         "benchmarks.asr_gap): the words' fusion weight is their accuracy on what users get")
     parser.add_argument("--face-check", help="path,emotion CSV of faces the face branch never learned from (CK+)")
     parser.add_argument("--face-familiarity", help="path CSV of the face branch's own faces (FER2013 train)")
+    parser.add_argument("--fusion-results", help="benchmarks.fusion's results.json for this starter: its figures go "
+                        "on the card")
     args = parser.parse_args()
+    fusion_results = None
+    if args.fusion_results:
+        try:
+            fusion_results = json.loads(Path(args.fusion_results).read_text())
+        except (OSError, ValueError) as e:
+            parser.error(f"--fusion-results: not a readable benchmarks.fusion results.json ({e})")
 
     from mmsa.loading import minilm_dir
     from mmsa.model import MultimodalSentimentModel
@@ -284,7 +326,8 @@ def main() -> int:
     write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
                repo_id="mmsa/starter-multimodal",
                title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="other",
-               data_licence=STARTER_DATA, branch_results=branch_table(figures) + voice_table(voice_metrics))
+               data_licence=STARTER_DATA, branch_results=branch_table(figures) + voice_table(voice_metrics)
+               + (fusion_table(fusion_results, weights) if fusion_results else ""))
     head = export_head(starter_run, STARTERS["starter"][0], half=True)
     print(f"shipped {head} ({head.stat().st_size / 1e6:.2f} MB)")
     assembled = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter", minilm_dir(), cache)))

@@ -428,3 +428,24 @@ def test_music_without_speech_or_face_gives_melds_prior_and_says_why(tmp_path):
         assert (u.emotion, u.sentiment) == ("neutral", "neutral")
         assert u.prediction.emotion_scores["neutral"] == pytest.approx(4710 / 9989, abs=1e-3)  # MELD's share
     assert any("no branch could be counted" in w for w in analysis.warnings), analysis.warnings
+
+
+def test_the_flat_voice_check_compares_fused_and_words_on_the_same_utterances(tmp_path, capsys):
+    """benchmarks.fusion (a): utterances the recogniser wrote nothing for are left out (the words have no answer
+    there), the heard column travels with each row, and a folder from before heard existed is named."""
+    import csv
+
+    from benchmarks.asr_gap import write_asr_csv
+    from benchmarks.fusion import flat_voice_csv
+
+    meld = [{"Sr No.": str(i), "Utterance": "x", "Emotion": "joy", "Sentiment": "positive"} for i in (1, 2, 3)]
+    (tmp_path / "audio").mkdir()
+    for i in (1, 2, 3):
+        (tmp_path / "audio" / f"{i}.wav").write_bytes(b"RIFF")
+    write_asr_csv(meld, ["oh my god", " ", "fine."], tmp_path / "asr_sent_emo.csv", ["0.8123", "", "0.4000"])
+    rows = list(csv.DictReader(open(flat_voice_csv(tmp_path, tmp_path / "out"), encoding="utf-8")))
+    assert [(r["text"], r["heard"]) for r in rows] == [("oh my god", "0.8123"), ("fine.", "0.4000")]
+    assert "1 spoken utterances with no words recognised are left out" in capsys.readouterr().out
+    write_asr_csv(meld, ["oh my god", "", "fine."], tmp_path / "asr_sent_emo.csv")  # no heard column
+    with pytest.raises(SystemExit, match="has no heard column"):
+        flat_voice_csv(tmp_path, tmp_path / "out")
