@@ -342,6 +342,7 @@ class FaceEncoder(nn.Module):
         self.projection = nn.Sequential(nn.Linear(self.backbone.out_features, config.proj_dim), nn.ReLU(),
                                         nn.Dropout(config.dropout))
         self.size = config.face_size
+        self._channels_last = False  # the backbone's weights are laid out for inference (embed)
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Backbone features averaged over frames (and, at inference, over each crop and its mirror image: an
@@ -351,9 +352,13 @@ class FaceEncoder(nn.Module):
                              f"got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
         crops = frames.flatten(0, 1)
+        if not self.training:  # channels-last convolutions run about 1.7x faster on a CPU (benchmarks.model_latency)
+            if not self._channels_last:
+                self.backbone.to(memory_format=torch.channels_last)  # the model saves contiguous copies (mmsa.model)
+                self._channels_last = True
+            crops = crops.contiguous(memory_format=torch.channels_last)
+            return ((self.backbone(crops) + self.backbone(crops.flip(-1))) / 2).view(b, t, -1).mean(1)
         feats = self.backbone(crops)
-        if not self.training:
-            feats = (feats + self.backbone(crops.flip(-1))) / 2
         return feats.view(b, t, -1).mean(1)
 
     def features(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:

@@ -3,6 +3,7 @@ are levelled with the eyes where FER2013 puts them; the Haar fallback and bad se
 
 import numpy as np
 import pytest
+import torch
 
 from mmsa import face_detection
 from mmsa.face_detection import Face, FaceDetectorUnavailable, HaarDetector, MediaPipeDetector, detector
@@ -124,3 +125,27 @@ def test_haar_is_the_fallback_and_bad_settings_say_what_to_do(monkeypatch, portr
     with pytest.raises(FaceDetectorUnavailable, match="missing or damaged: reinstall mmsa") as e:
         MediaPipeDetector()
     assert str(tmp_path) not in str(e.value)
+
+
+@torch.no_grad()
+def test_the_face_cnn_runs_channels_last_at_inference_and_still_saves_and_reloads(tmp_path):
+    """Inference lays the face CNN's weights out channels-last (faster convolutions on a CPU): the same features as
+    the plain layout, and a model saved afterwards holds the same weights and loads again."""
+    from mmsa.model import MultimodalSentimentModel
+
+    torch.manual_seed(0)
+    model = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
+                                          face_width=4).eval()
+    encoder = model.encoder("video")
+    frames = torch.rand(3, 2, 1, encoder.size, encoder.size)
+    crops = frames.flatten(0, 1)
+    plain = ((encoder.backbone(crops) + encoder.backbone(crops.flip(-1))) / 2).view(3, 2, -1).mean(1)
+    fast = encoder.embed(frames)
+    conv = [m for m in encoder.backbone.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 4 -> 8 channels
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert torch.allclose(fast, plain, atol=1e-5)
+    model.save_pretrained(str(tmp_path))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the layout is kept
+    again = MultimodalSentimentModel.from_pretrained(str(tmp_path)).eval()
+    assert torch.allclose(again.encoder("video").embed(frames), fast, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
