@@ -89,3 +89,22 @@ def test_unicode_and_spaces_in_path(media_dir, speech_video):
     assert probe(target).has_audio
     assert decode_audio(target).size > 16000
     assert len(dict(iter_span_frames(target, [(0.0, 1.0)], 2, 8))) == 1
+
+
+def test_sampled_frames_land_on_their_time_in_a_stream_with_b_frames(media_dir):
+    """The reader skips frames nothing refers to while the next sampled time is far ahead; the frame it hands out
+    for a time is still the one shown at that time (each frame's grey level here is twice its number)."""
+    import subprocess
+
+    from mmsa.media import sample_times
+
+    path = media_dir / "numbered.mp4"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=black:size=64x48:rate=30:d=4,format=gray,geq=lum='2*N'", "-c:v", "libx264",
+                    "-preset", "medium", "-bf", "3", "-g", "250", "-pix_fmt", "yuv420p", str(path)], check=True)
+    spans = [(0.0, 1.0), (1.3, 2.2), (2.5, 3.9)]
+    got = dict(iter_span_frames(path, spans, num_frames=4, size=48))
+    for i, (s, e) in enumerate(spans):
+        shown = [round(float(f.mean()) / 2) for f in got[i]]  # the frame number each sampled frame shows
+        expected = [round(t * 30) for t in sample_times(s, e, 4)]
+        assert all(abs(a - b) <= 1 for a, b in zip(shown, expected)), (shown, expected)

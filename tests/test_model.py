@@ -212,6 +212,31 @@ def test_lora_adapters_start_at_the_base_and_round_trip(tmp_path, minilm_dir):
         assert torch.allclose(loaded.text_encoder.embed(tok["input_ids"], tok["attention_mask"]), changed, atol=1e-6)
 
 
+def test_inference_folds_the_adapters_into_their_layers_and_the_state_stays_unfolded(minilm_dir):
+    lora = MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, modalities=["text"],
+                                                text_lora_rank=4).eval()
+    enc = lora.text_encoder
+    tok = lora.tokenizer(["you did what?", "that was so much fun"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        for adapter in enc.lora.values():
+            adapter.B.normal_()
+    state = {k: v.clone() for k, v in lora.state_dict().items()}
+    with torch.enable_grad():  # the adapters as hooks, as in training
+        hooked = enc.embed(tok["input_ids"], tok["attention_mask"]).detach()
+    with torch.inference_mode():  # folded: one matrix per layer
+        folded = enc.embed(tok["input_ids"], tok["attention_mask"])
+    assert enc._merged_cache is not None and torch.allclose(folded, hooked, atol=1e-4)
+    assert all(torch.equal(v, state[k]) for k, v in lora.state_dict().items())  # nothing folded into the state
+    with torch.no_grad():  # a changed adapter is folded again
+        next(iter(enc.lora.values())).B.mul_(3)
+        again = enc.embed(tok["input_ids"], tok["attention_mask"])
+    with torch.enable_grad():
+        assert torch.allclose(again, enc.embed(tok["input_ids"], tok["attention_mask"]).detach(), atol=1e-4)
+    assert not torch.allclose(again, folded, atol=1e-3)
+    lora.train()
+    assert enc._merged_cache is None
+
+
 def test_dialogue_context_pools_the_utterance_tokens_only(tiny_model):
     from mmsa import features
 
