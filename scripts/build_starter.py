@@ -183,6 +183,15 @@ def main() -> int:
             fusion_results = json.loads(Path(args.fusion_results).read_text())
         except (OSError, ValueError) as e:
             parser.error(f"--fusion-results: not a readable benchmarks.fusion results.json ({e})")
+    if args.asr_dev and not args.text_only:  # checked now, not after an hour of training
+        asr_csv = Path(args.asr_dev) / "asr_sent_emo.csv" if Path(args.asr_dev).is_dir() else Path(args.asr_dev)
+        try:
+            header = asr_csv.open(encoding="utf-8").readline()
+        except OSError as e:
+            parser.error(f"--asr-dev: cannot read {asr_csv.name} ({e.strerror}); run benchmarks.asr_gap first")
+        if "heard" not in header.strip().split(","):
+            parser.error(f"--asr-dev: {asr_csv.name} has no heard column (how clearly each utterance was heard, for "
+                         f"the words' familiarity); rerun benchmarks.asr_gap --out on it, which adds it")
 
     from mmsa.loading import minilm_dir
     from mmsa.model import MultimodalSentimentModel
