@@ -143,9 +143,9 @@ def test_the_face_cnn_runs_channels_last_at_inference_and_still_saves_and_reload
     fast = encoder.embed(frames)
     conv = [m for m in encoder.backbone.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 4 -> 8 channels
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
-    assert torch.allclose(fast, plain, atol=1e-5)
+    assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-4)  # another convolution algorithm: rounding only
     model.save_pretrained(str(tmp_path))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the layout is kept
     again = MultimodalSentimentModel.from_pretrained(str(tmp_path)).eval()
-    assert torch.allclose(again.encoder("video").embed(frames), fast, atol=1e-5)
+    assert torch.allclose(again.encoder("video").embed(frames), fast, rtol=1e-4, atol=1e-4)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
