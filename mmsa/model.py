@@ -244,7 +244,8 @@ class MultimodalSentimentModel(
             placeholder = self.missing_embeddings[m].unsqueeze(0).expand(batch, -1)
             embeddings[m] = self._branch(m, batch, mask, inputs, placeholder)
         if self.config.fusion == "late":
-            if text_heard is not None and "text" in familiar:  # words the recogniser was unsure of count less
+            # words the recogniser was unsure of count less (once calibrated: else they are not measured at all)
+            if text_heard is not None and "text" in familiar and self.config.branch_familiarity.get("text"):
                 unclear = 1.0 - text_heard.to(device=device, dtype=torch.float32)  # NaN: typed, not measured
                 familiar["text"] = familiarity(unclear, self.config.branch_familiarity.get("text"))\
                     .where(~torch.isnan(unclear), unclear)

@@ -172,6 +172,9 @@ def test_words_heard_unclearly_count_less_and_alone_they_still_answer(late_model
     inputs, present = proc.collate(items)
     assert torch.equal(inputs["text_heard"][:3], torch.tensor([0.9, 0.5, 0.1])) and inputs["text_heard"][3].isnan()
     assert "text_heard" not in proc.collate([proc.read("typed only")])[0]
+    uncalibrated = model.__class__(model.config.__class__.from_dict(
+        dict(model.config.to_dict(), branch_familiarity={})))  # the words' clarity is not measured without one
+    assert "text" not in uncalibrated.eval()(**inputs, present={"text": present}).familiarity
     width = 2 * model.config.whisper_width
     strange = torch.full((4, width), 2.0)  # distance 4: a voice that does not count
     out = model(**inputs, audio=strange, present={"text": present, "audio": torch.ones(4, dtype=torch.bool)})
