@@ -32,8 +32,11 @@ def batch_inputs(model, n: int = 16) -> dict:
 
     procs = processors_for(model)
     rng = np.random.default_rng(0)
-    items = {"text": [procs["text"].read("well that was a surprise, I guess") for _ in range(n)],
-             "audio": [rng.standard_normal(2 * model.config.whisper_width).astype(np.float32) for _ in range(n)],
+    voices = [rng.standard_normal(2 * model.config.whisper_width).astype(np.float32) for _ in range(n)]
+    if hasattr(procs["audio"], "normalise"):  # a per-speaker voice reads each utterance with its speaker's others
+        voices = procs["audio"].normalise(voices, [k % 2 for k in range(n)])
+    items = {"text": [procs["text"].read("well that was a surprise, I guess", heard=0.3 + 0.04 * k) for k in range(n)],
+             "audio": voices,
              "video": [rng.integers(0, 255, (model.config.num_frames, model.config.face_size, model.config.face_size),
                                     dtype=np.uint8) for _ in range(n)]}
     from mmsa.processors import batch_inputs as collate
