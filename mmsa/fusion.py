@@ -25,7 +25,8 @@ data unlike its training data, reliability_weight) and f_m in [0, 1] how familia
   is the distance, calibrated on MELD dev as the pipeline transcribes it); typed words are not measured and count
   fully.
 An absent branch does not vote; a branch with w_m f_m = 0 does not either. With no vote left the answer is the
-words' own (when there are words), else MELD train's pair frequencies (mostly neutral), not a guess. Hand-computed cases are in tests/test_fusion.py.
+words' own (when there are words), else MELD train's pair frequencies (mostly neutral), not a guess.
+Hand-computed cases are in tests/test_fusion.py.
 """
 
 from __future__ import annotations

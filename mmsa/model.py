@@ -46,7 +46,8 @@ class ModelOutput:
     modality_logits: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     kind: str = "logits"
     # late fusion: the pooled pair log-probabilities (batch, 8) (labels.PAIRS), per branch the weight it got in each
-    # sample (weight x familiarity), and the familiarity in [0, 1] of the branches that measure it (voice, face)
+    # sample (weight x familiarity), and the familiarity in [0, 1] of the branches that measure it (voice, face,
+    # words heard by the recogniser; NaN where not measured)
     pair_logits: torch.Tensor | None = None
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     familiarity: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -246,9 +247,9 @@ class MultimodalSentimentModel(
         if self.config.fusion == "late":
             # words the recogniser was unsure of count less (once calibrated: else they are not measured at all)
             if text_heard is not None and "text" in familiar and self.config.branch_familiarity.get("text"):
-                unclear = 1.0 - text_heard.to(device=device, dtype=torch.float32)  # NaN: typed, not measured
-                familiar["text"] = familiarity(unclear, self.config.branch_familiarity.get("text"))\
-                    .where(~torch.isnan(unclear), unclear)
+                unclear = 1.0 - text_heard.to(device=device, dtype=torch.float32)
+                # NaN (typed, not measured) stays NaN through familiarity()'s clamp
+                familiar["text"] = familiarity(unclear, self.config.branch_familiarity["text"])
             return self._late(embeddings, masks, familiar)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)

@@ -58,7 +58,7 @@ class TextProcessor:
         inputs = {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"]}
         if tok.get("token_type_ids") is not None:
             inputs["token_type_ids"] = tok["token_type_ids"]
-        heard = [r[2] if len(r) > 2 else None for r in rows]
+        heard = [r[2] for r in rows]
         if any(h is not None for h in heard):  # NaN: not recognised, nothing to measure
             inputs["text_heard"] = torch.tensor([float("nan") if h is None else h for h in heard])
         return inputs, torch.tensor([item is not None for item in items], dtype=torch.bool)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -173,7 +173,7 @@ def cluster(embeddings: np.ndarray, durations: np.ndarray, threshold: float = DI
 
 
 def _part(span: Span, words: list[Word], start: float, end: float) -> Span:
-    return Span(start, end, " ".join(w.text for w in words), list(words), heard=span.heard)
+    return replace(span, start=start, end=end, text=" ".join(w.text for w in words), words=list(words))
 
 
 CHANGE_WINDOW = 100  # frames (1 s) of the short windows that place a speaker change
@@ -227,7 +227,7 @@ def split_at_cuts(span: Span, cuts: list[int], voices: list[int]) -> list[tuple[
         else:
             groups.append((lo, hi, k))
     if not groups:  # no words at all: the utterance stays whole, with the first voice
-        return [(Span(span.start, span.end, span.text, span.words, heard=span.heard), voices[0])]
+        return [(replace(span), voices[0])]
     parts = []
     for j, (lo, hi, k) in enumerate(groups):
         start = span.start if j == 0 else span.words[lo].start
@@ -281,7 +281,7 @@ def assign_speakers(audio: np.ndarray, spans: list[Span], threshold: float = DIS
             seconds: dict[int, float] = {}
             for p, k in parts:
                 seconds[k] = seconds.get(k, 0.0) + p.end - p.start
-            out.append(Span(span.start, span.end, span.text, span.words, heard=span.heard))
+            out.append(replace(span))
             raw.append(max(seconds, key=seconds.get))
             continue
         # a speaker change inside the utterance: cut at the word that best separates the two voices

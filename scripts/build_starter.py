@@ -107,6 +107,12 @@ def voice_table(metrics: dict) -> str:
             + table(metrics["leave_one_corpus_out"]))
 
 
+def asr_csv_of(asr_dev: str) -> Path:
+    """--asr-dev: benchmarks.asr_gap's --out folder, or the CSV in it."""
+    path = Path(asr_dev)
+    return path / "asr_sent_emo.csv" if path.is_dir() else path
+
+
 def branch_table(figures: dict[str, dict]) -> str:
     rows = ["**Each branch on its own validation data** (before fusion; this does not set its weight):", "",
             "| branch | data (validation) | n | accuracy | macro F1 | ECE before -> after |",
@@ -184,14 +190,13 @@ def main() -> int:
         except (OSError, ValueError) as e:
             parser.error(f"--fusion-results: not a readable benchmarks.fusion results.json ({e})")
     if args.asr_dev and not args.text_only:  # checked now, not after an hour of training
-        asr_csv = Path(args.asr_dev) / "asr_sent_emo.csv" if Path(args.asr_dev).is_dir() else Path(args.asr_dev)
+        from training.data import DataError
+        from training.familiarity import read_heard
+
         try:
-            header = asr_csv.open(encoding="utf-8").readline()
-        except OSError as e:
-            parser.error(f"--asr-dev: cannot read {asr_csv.name} ({e.strerror}); run benchmarks.asr_gap first")
-        if "heard" not in header.strip().split(","):
-            parser.error(f"--asr-dev: {asr_csv.name} has no heard column (how clearly each utterance was heard, for "
-                         f"the words' familiarity); rerun benchmarks.asr_gap --out on it, which adds it")
+            read_heard(asr_csv_of(args.asr_dev))
+        except DataError as e:
+            parser.error(f"--asr-dev: {e}")
 
     from mmsa.loading import minilm_dir
     from mmsa.model import MultimodalSentimentModel
@@ -284,8 +289,8 @@ def main() -> int:
     from training.familiarity import calibrate, heard_calibration
     from mmsa.fusion import reliability_weight
 
-    asr_dev = Path(args.asr_dev)  # benchmarks.asr_gap's --out folder, or the CSV in it
-    text_reliability, _, _ = evaluate(text_model, str(asr_dev / "asr_sent_emo.csv" if asr_dev.is_dir() else asr_dev))
+    asr_csv = asr_csv_of(args.asr_dev)
+    text_reliability, _, _ = evaluate(text_model, str(asr_csv))
     starter = compose(text_model, MultimodalSentimentModel.from_pretrained(str(voice_run)),
                       MultimodalSentimentModel.from_pretrained(str(face_run)), {"text": 1.0, "audio": 1.0, "video": 1.0})
     cross_corpus = json.loads((voice_run / "cross_corpus.json").read_text())
@@ -305,7 +310,7 @@ def main() -> int:
                                         fit=3000 if branch == "face" else 0)
         starter.config.branch_familiarity[modality] = calibration
         print(f"{branch} familiarity: {report}")
-    calibration, report = heard_calibration(starter, asr_dev / "asr_sent_emo.csv" if asr_dev.is_dir() else asr_dev)
+    calibration, report = heard_calibration(starter, asr_csv)
     starter.config.branch_familiarity["text"] = calibration
     print(f"words familiarity (how clearly heard): {calibration}, {report}")
     figures = {

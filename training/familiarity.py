@@ -110,19 +110,25 @@ def calibrate(model, branch: str, paths: list[Path], fit: int = 0) -> dict:
     return calibration, report
 
 
-def heard_calibration(model, csv_path: Path) -> tuple[dict, dict]:
-    """The words' branch_familiarity (and a report) from the heard column of a transcribed CSV."""
+def read_heard(csv_path: Path) -> np.ndarray:
+    """The heard column of a transcribed CSV (benchmarks.asr_gap's), blanks left out; checked."""
     rows = read_csv(csv_path)
     if not rows or "heard" not in rows[0]:
         raise DataError(f"{csv_path.name}: expected a heard column (benchmarks.asr_gap writes it)")
-    if "text" not in model.config.modalities:
-        raise DataError("this model has no words branch")
     try:
         heard = np.array([float(r["heard"]) for r in rows if (r["heard"] or "").strip()])
     except ValueError as e:
         raise DataError(f"{csv_path.name}: heard must be numbers in [0, 1] ({e})") from None
     if len(heard) < 20 or not ((heard >= 0) & (heard <= 1)).all():
         raise DataError(f"{csv_path.name}: need 20 or more heard values in [0, 1], got {len(heard)}")
+    return heard
+
+
+def heard_calibration(model, csv_path: Path) -> tuple[dict, dict]:
+    """The words' branch_familiarity (and a report) from the heard column of a transcribed CSV."""
+    heard = read_heard(csv_path)
+    if "text" not in model.config.modalities:
+        raise DataError("this model has no words branch")
     report = {"n": int(len(heard)), "percentiles": {q: round(float(np.percentile(heard, q)), 4)
                                                            for q in (1, 5, 25, 50, 75)}}
     return thresholds(1.0 - heard, WORDS_PERCENTILES), report
