@@ -229,7 +229,12 @@ class Analyzer:
         unusable: dict[str, int] = {}  # branch -> utterances whose answer was not a number (left out)
 
         with stage("features"):
-            voices = self._voices(spans, audio)
+            try:
+                voices = self._voices(spans, audio)
+            except Exception as e:  # the words and the face must not be lost to the voice
+                logger.warning("voice features failed: %s", e)
+                warnings.append("the voice could not be read in this file: analysed without it")
+                voices = None
 
         def run_batch(lo: int, hi: int) -> None:
             nonlocal done
@@ -263,7 +268,8 @@ class Analyzer:
                     else:
                         frames[item[0]] = video.read(item[1])
                     # run every full batch whose frames have all arrived; frames of finished batches are freed
-                    while done + self.batch_size <= n and all(i in frames for i in range(done, done + self.batch_size)):
+                    while done + self.batch_size <= n and \
+                            all(i in frames for i in range(done, done + self.batch_size)):
                         run_batch(done, done + self.batch_size)
                 frames_read = True
             except AnalysisTimeout:  # a MediaError too, but it ends the analysis: it is not about the frames

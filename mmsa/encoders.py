@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .config import VIDEO_BACKBONES_2D, VIDEO_BACKBONES_3D, ModelConfig
 
@@ -383,7 +386,7 @@ class FaceEncoder(nn.Module):
         self.projection = nn.Sequential(nn.Linear(self.backbone.out_features, config.proj_dim), nn.ReLU(),
                                         nn.Dropout(config.dropout))
         self.size = config.face_size
-        self._channels_last = False  # the backbone's weights are laid out for inference (embed)
+        self._inference_cache: tuple | None = None  # (weights' identity, folded backbone): never part of the state
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Backbone features averaged over frames (and, at inference, over each crop and its mirror image: an
@@ -393,14 +396,30 @@ class FaceEncoder(nn.Module):
                              f"got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
         crops = frames.flatten(0, 1)
-        if not self.training:  # channels-last convolutions: 16 utterances' crops in 77 ms instead of 130 on 2 cores
-            if not self._channels_last:
-                self.backbone.to(memory_format=torch.channels_last)  # the model saves contiguous copies (mmsa.model)
-                self._channels_last = True
+        if not self.training:
+            backbone = self._inference_backbone()
             crops = crops.contiguous(memory_format=torch.channels_last)
-            return ((self.backbone(crops) + self.backbone(crops.flip(-1))) / 2).view(b, t, -1).mean(1)
+            return ((backbone(crops) + backbone(crops.flip(-1))) / 2).view(b, t, -1).mean(1)
         feats = self.backbone(crops)
         return feats.view(b, t, -1).mean(1)
+
+    def _inference_backbone(self) -> nn.Module:
+        """The backbone as inference runs it: each batch norm folded into the convolution before it, weights laid out
+        channels-last (16 utterances' crops in about 90 ms instead of 145 on 2 cores; the same features up to
+        rounding). A copy, remade when a weight changes (training, load_state_dict, .to())."""
+        key = tuple((t.data_ptr(), t._version) for t in [*self.backbone.parameters(), *self.backbone.buffers()])
+        if self._inference_cache is None or self._inference_cache[0] != key:
+            with torch.no_grad():
+                backbone = copy.deepcopy(self.backbone).eval()
+                folded: list[nn.Module] = []
+                for layer in backbone.features:
+                    if isinstance(layer, nn.BatchNorm2d) and folded and isinstance(folded[-1], nn.Conv2d):
+                        folded[-1] = fuse_conv_bn_eval(folded[-1], layer)
+                    else:
+                        folded.append(layer)
+                backbone.features = nn.Sequential(*folded).to(memory_format=torch.channels_last)
+            self._inference_cache = (key, backbone)
+        return self._inference_cache[1]
 
     def features(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         """Backbone features (embed), or the given ones (training's cache), shape = (batch, features): what the

@@ -24,6 +24,7 @@ MIN_DURATION_S = 0.05  # shorter than this there is nothing to hear or see
 DURATION_GRACE_S = 1.0  # containers overshoot by a few ms: a "10 minute" file must pass a 10 minute limit
 SHORT_STREAM_RATIO = 0.9  # a stream that decodes to less than this share of its stated length gets a warning
 SHORT_STREAM_MIN_S = 0.5  # ... when the gap is at least this long
+RESAMPLE_BLOCK = 1 << 16  # decoded audio samples resampled at a time (about 1.5 s at 44.1 kHz)
 MAX_ASPECT = 4.0  # sampled frames are at most this many times longer than their shorter side, bounding memory
 MAX_PEAK = 1.5  # float audio may overshoot full scale (1.0) a little; far beyond that it is broken, not loud
 # the frame reader skips non-reference frames while the next sampled time is further ahead than this: a run of
@@ -201,8 +202,18 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_se
         chunks: dict[int, list[np.ndarray]] = {i: [] for i in indices}
         got = dict.fromkeys(chunks, 0)
         resamplers = {i: av.AudioResampler(format="flt", layout="mono", rate=sample_rate) for i in indices}
+        # frames gathered into large blocks before resampling: one resampler call per AAC frame (1,024 samples)
+        # costs more than the decoding itself (0.16 -> 0.07 s for 50 s of 44.1 kHz AAC, same samples out)
+        fifos = {i: av.AudioFifo() for i in indices}
         for s in streams:
             s.thread_type = "AUTO"
+
+        def resample(index: int, block) -> None:
+            for out in resamplers[index].resample(block):
+                chunk = out.to_ndarray().reshape(-1)
+                chunks[index].append(chunk)
+                got[index] += chunk.size
+
         try:
             for index, frame in _decoded_streams(container, streams, counts):
                 if limit is not None and got[index] >= limit:
@@ -210,13 +221,13 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_se
                         break
                     continue
                 frame.pts = None  # the resampler re-times frames itself; odd pts in the input upset it
-                for out in resamplers[index].resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    chunks[index].append(chunk)
-                    got[index] += chunk.size
-            for index, resampler in resamplers.items():
-                for out in resampler.resample(None):
-                    chunks[index].append(out.to_ndarray().reshape(-1))
+                fifos[index].write(frame)
+                if fifos[index].samples >= RESAMPLE_BLOCK:
+                    resample(index, fifos[index].read())
+            for index, fifo in fifos.items():
+                if fifo.samples:
+                    resample(index, fifo.read())
+                resample(index, None)  # what the resampler still holds
         except av.error.FFmpegError as e:
             raise MediaError(f"{_name(path)}: the audio could not be decoded ({_reason(e)})") from e
     tracks = []

@@ -349,15 +349,7 @@ class MultimodalSentimentModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
-        # safetensors stores contiguous tensors only; inference lays some out channels-last (FaceEncoder.embed)
-        laid_out = [(t, t.data) for t in [*self.parameters(), *self.buffers()] if not t.data.is_contiguous()]
-        for t, data in laid_out:
-            t.data = data.contiguous()
-        try:
-            save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
-        finally:
-            for t, data in laid_out:
-                t.data = data
+        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
         if "text" in self.config.modalities:
             if self.tokenizer is None:
                 raise ValueError("this model has a text branch but no tokenizer; set model.tokenizer before saving")

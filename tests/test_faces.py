@@ -128,24 +128,38 @@ def test_haar_is_the_fallback_and_bad_settings_say_what_to_do(monkeypatch, portr
 
 
 @torch.no_grad()
-def test_the_face_cnn_runs_channels_last_at_inference_and_still_saves_and_reloads(tmp_path):
-    """Inference lays the face CNN's weights out channels-last (faster convolutions on a CPU): the same features as
-    the plain layout, and a model saved afterwards holds the same weights and loads again."""
+def test_the_face_cnn_runs_a_folded_channels_last_copy_at_inference_and_the_model_still_saves_and_reloads(tmp_path):
+    """Inference runs a copy of the face CNN with each batch norm folded into its convolution, laid out
+    channels-last (faster on a CPU): the same features as the plain network, the model's own weights untouched (it
+    saves and reloads), and the copy remade when a weight changes."""
     from mmsa.model import MultimodalSentimentModel
 
     torch.manual_seed(0)
     model = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
                                           face_width=4).eval()
     encoder = model.encoder("video")
+    for m in encoder.backbone.modules():  # batch norms that do something: folding them is then visible
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+            m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.2, 0.2)
     frames = torch.rand(3, 2, 1, encoder.size, encoder.size)
     crops = frames.flatten(0, 1)
     plain = ((encoder.backbone(crops) + encoder.backbone(crops.flip(-1))) / 2).view(3, 2, -1).mean(1)
     fast = encoder.embed(frames)
-    conv = [m for m in encoder.backbone.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 4 -> 8 channels
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
-    assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-4)  # another convolution algorithm: rounding only
+    assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-4)  # folding and layout: rounding only
+    folded = encoder._inference_backbone()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    conv = [m for m in folded.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 4 -> 8 channels
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(t.is_contiguous() for t in model.state_dict().values())  # the model's own weights keep their layout
+    assert not any("inference" in k for k in model.state_dict())
     model.save_pretrained(str(tmp_path))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the layout is kept
     again = MultimodalSentimentModel.from_pretrained(str(tmp_path)).eval()
     assert torch.allclose(again.encoder("video").embed(frames), fast, rtol=1e-4, atol=1e-4)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    first_conv = next(m for m in encoder.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.weight.mul_(2.0)  # a weight changes: inference follows it
+    assert encoder._inference_backbone() is not folded
+    changed = ((encoder.backbone(crops) + encoder.backbone(crops.flip(-1))) / 2).view(3, 2, -1).mean(1)
+    assert torch.allclose(encoder.embed(frames), changed, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(changed, plain, rtol=1e-3, atol=1e-3)

@@ -419,6 +419,27 @@ def test_a_branch_that_answers_nan_is_left_out_of_that_utterance(tiny_model, spe
         assert all(np.isfinite(v) for v in u.prediction.emotion_scores.values())
 
 
+@pytest.mark.e2e
+def test_a_voice_that_cannot_be_read_is_left_out_and_the_words_still_answer(speech_video, monkeypatch):
+    """The voice's input fails for a whole file (e.g. its encoder breaks): the analysis goes on with the words,
+    says so, and shows no voice."""
+    from mmsa.model import MultimodalSentimentModel
+
+    model = MultimodalSentimentModel.tiny(fusion="late", derived_sentiment=["audio", "video"],
+                                          emotion_to_sentiment=[[1 / 3] * 3] * 7)
+    analyzer = Analyzer(model, speakers=False)
+
+    def broken(wave):
+        raise RuntimeError("encoder failed")
+
+    monkeypatch.setattr(analyzer.processors["audio"], "read", broken)
+    result = analyzer.analyze(speech_video)
+    assert "the voice could not be read in this file: analysed without it" in result.warnings
+    assert result.utterances and all("audio" not in u.by_modality for u in result.utterances)
+    assert all("text" in u.by_modality for u in result.utterances if u.text)
+    assert "encoder failed" not in " ".join(result.warnings)  # the internal error is logged, not shown
+
+
 def test_extreme_aspect_ratios_are_read_small(tmp_path):
     from mmsa.media import MAX_ASPECT, iter_span_frames
 
