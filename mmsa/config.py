@@ -129,7 +129,8 @@ class ModelConfig:
     # kept so their config.json still loads, no longer read: emotion-only branches map into the pairs (mmsa.fusion)
     emotion_to_sentiment: list[list[float]] = field(default_factory=list)
     # where each branch's weight was measured, on data unlike its training data:
-    # {"set": what, "n": count, "accuracy": a, "chance": the most frequent class's share}
+    # {"set": what, "n": count, "accuracy": a, "chance": the most frequent class's share, "kappa": Cohen's kappa,
+    # which sets the weight (mmsa.fusion.reliability_weight)}
     branch_validation: dict[str, dict[str, Any]] = field(default_factory=dict)
     # how each branch's familiarity is calibrated on its own validation inputs (mmsa.fusion.familiarity):
     # {"typical": d, "limit": d} and, for the face branch, the training features' "mean" and "whiten" matrix; for

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import available_cores
+
 logger = logging.getLogger("mmsa")
 
 SAMPLE_RATE = 16000  # what faster-whisper and the audio branch expect
@@ -364,6 +366,8 @@ def iter_span_frames(path: str | os.PathLike, spans: Sequence[tuple[float, float
             raise MediaError(f"{_name(path)}: has no video stream")
         stream = videos[0]
         stream.thread_type = "AUTO"  # frame threads: decoding is the cost of a video branch on 2 cores
+        # one thread per core: FFmpeg's default (cores + 1) decodes a 50 s 480x360 H.264 clip 10% slower on 2 cores
+        stream.codec_context.thread_count = available_cores()
         # no deblocking: about a third of H.264 decoding, invisible once a frame is scaled down to a few hundred px
         stream.codec_context.options = {"skip_loop_filter": "all"}
         rate = float(stream.average_rate or stream.guessed_rate or 0)

@@ -12,6 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or taskset narrows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 # no public repository exists yet: the Hub mixin and the model card link to a project page only when one is set
 PROJECT_URL_VARIABLE = "MMSA_PROJECT_URL"
 

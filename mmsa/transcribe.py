@@ -10,6 +10,7 @@ import numpy as np
 
 from .media import SAMPLE_RATE
 from .results import Span, Word  # noqa: F401  (re-exported: the recogniser's output types)
+from .settings import available_cores  # noqa: F401  (re-exported: where the pipeline reads it)
 
 MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries little emotion
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
@@ -20,13 +21,6 @@ MULTILINGUAL_NO_REPEAT = 3  # no repeated trigram: greedy multilingual decoding 
 # (a 50 s clip of repeated sentences: 21.5 s with the default schedule, benchmarks/talking_head.py)
 ASR_TEMPERATURE = 0.0
 WHISPER_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default schedule, for comparison
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_asr() -> str:

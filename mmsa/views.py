@@ -208,7 +208,9 @@ def weights_note(config) -> str:
         if m not in config.branch_weights:
             continue
         v = config.branch_validation.get(m)
-        where = (f" ({v['accuracy']:.2f} accuracy on {v['set']}, chance {v['chance']:.2f})" if v else
+        where = (f" (kappa {v['kappa']:.2f} on {v['set']}: accuracy {v['accuracy']:.2f}, most frequent class "
+                 f"{v['chance']:.2f})" if v and "kappa" in v else
+                 f" ({v['accuracy']:.2f} accuracy on {v['set']}, chance {v['chance']:.2f})" if v else
                  " (not measured outside its training data)")
         parts.append(f"{BRANCH_NAMES.get(m, m)} {config.branch_weights[m]:.2f}{where}")
     return ("**How much each branch counts** (its weight, from data unlike its training data; an input unlike that "

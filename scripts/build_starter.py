@@ -120,8 +120,10 @@ def branch_table(figures: dict[str, dict]) -> str:
     for name, f in figures.items():
         rows.append(f"| {name} | {f['data']} | {f['n']} | {f['accuracy']:.3f} | {f['macro_f1']:.3f} | {f['ece']} |")
     rows += ["", "**Each branch on data unlike its training data**, which sets its weight in the fused answer "
-             "(accuracy's share of the way from chance, the most frequent class's share, to perfect):", "",
-             "| branch | measured on | n | accuracy | chance | weight |", "|---|---|---:|---:|---:|---:|"]
+             "(Cohen's kappa: agreement beyond chance given the label frequencies, on one scale whatever the number "
+             "and balance of classes):", "",
+             "| branch | measured on | n | accuracy | most frequent class | kappa = weight |",
+             "|---|---|---:|---:|---:|---:|"]
     for name, f in figures.items():
         c = f["check"]
         rows.append(f"| {name} | {c['set']} | {c['n']} | {c['accuracy']:.3f} | {c['chance']:.3f} | {f['weight']:.3f} |")
@@ -300,7 +302,7 @@ def main() -> int:
     weights = {}
     for m, (metrics, set_name) in checks.items():
         figures = measured(metrics)
-        weights[m] = round(reliability_weight(figures["accuracy"], figures["chance"]), 4)
+        weights[m] = round(reliability_weight(figures["kappa"]), 4)
         starter.config.branch_validation[m] = {"set": set_name, **figures}
     starter.config.branch_weights = weights
     starter.config.license = STARTER_LICENCE

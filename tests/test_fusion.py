@@ -31,11 +31,47 @@ def test_pooling_is_weighted_log_linear_over_the_branches_present():
     assert none.numpy() == pytest.approx(np.full((2, 3), 1 / 3), abs=1e-6)  # nothing present: uniform
 
 
-def test_reliability_weight():
-    assert reliability_weight(0.75, 0.25) == pytest.approx(2 / 3)
-    assert reliability_weight(0.2, 0.25) == 0.0
-    with pytest.raises(ValueError):
-        reliability_weight(0.5, 1.0)
+def test_a_branch_weighs_its_kappa_on_data_unlike_its_training_data():
+    from training.metrics import task_metrics
+
+    labels = ("a", "b", "c")
+    # by hand: agreement 3/4; chance with truth (1/2, 1/2, 0) and answers (1/4, 3/4, 0): 1/8 + 3/8 = 1/2
+    # -> kappa (3/4 - 1/2) / (1 - 1/2) = 1/2
+    m = task_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), labels)
+    assert m["kappa"] == pytest.approx(0.5) and reliability_weight(m["kappa"]) == pytest.approx(0.5)
+    # always the commonest answer: 70% accuracy and no weight at all, however unbalanced the set
+    always = task_metrics(np.array([0] * 7 + [1, 2, 2]), np.zeros(10, int), labels)
+    assert always["accuracy"] == pytest.approx(0.7) and reliability_weight(always["kappa"]) == 0.0
+    # worse than chance gives 0, not a negative vote; one class only (kappa undefined) gives 0
+    assert reliability_weight(task_metrics(np.array([0, 1]), np.array([1, 0]), labels)["kappa"]) == 0.0
+    assert task_metrics(np.zeros(4, int), np.zeros(4, int), labels)["kappa"] == 0.0
+    with pytest.raises(ValueError, match="kappa must be in"):
+        reliability_weight(1.5)
+
+
+def test_branch_weights_are_set_from_kappa_and_old_figures_are_refused(tmp_path, capsys):
+    import json
+
+    from training.branch_weights import main
+
+    model = MultimodalSentimentModel.tiny(modalities=["text", "audio"], fusion="late", audio_backbone="whisper",
+                                          derived_sentiment=["audio"], emotion_to_sentiment=TABLE)
+    model.save_pretrained(str(tmp_path / "model"))
+    words = {"n": 10, "emotion": {"accuracy": 0.5, "kappa": 0.27,
+                                  "per_class": {"neutral": {"support": 4}, "joy": {"support": 6}}}}
+    voice = {"set": "held-out corpora", "n": 30, "emotion": {"accuracy": 0.45, "chance": 0.35, "kappa": 0.25}}
+    (tmp_path / "words.json").write_text(json.dumps(words))
+    (tmp_path / "voice.json").write_text(json.dumps(voice))
+    assert main(["--model", str(tmp_path / "model"), "--branch", "text", str(tmp_path / "words.json"), "MELD dev",
+                 "--branch", "voice", str(tmp_path / "voice.json"), "corpora left out"]) == 0
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["branch_weights"] == {"text": 0.27, "audio": 0.25}
+    assert config["branch_validation"]["text"] == {"set": "MELD dev", "n": 10, "accuracy": 0.5, "chance": 0.6,
+                                                   "kappa": 0.27}
+    del words["emotion"]["kappa"]
+    (tmp_path / "words.json").write_text(json.dumps(words))
+    assert main(["--model", str(tmp_path / "model"), "--branch", "text", str(tmp_path / "words.json"), "x"]) == 1
+    assert "no kappa (made by an older version): run training.evaluate" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -328,8 +364,8 @@ def test_words_familiarity_is_calibrated_on_how_clearly_dev_was_heard(late_model
     (tmp_path / "asr.csv").write_text("Utterance,heard\n" + "".join(f"x,{h:.2f}\n" for h in heard) + "y,\n")
     assert main(["--model", str(model_dir), "--branch", "words", "--csv", str(tmp_path / "asr.csv")]) == 0
     cal = json.loads((model_dir / "config.json").read_text())["branch_familiarity"]["text"]
-    # distance 1 - heard: the 85th and 99th percentiles of 0.00 .. 1.00 are 0.85 and 0.99
-    assert WORDS_PERCENTILES == (85, 99) and cal == {"typical": 0.85, "limit": 0.99}
+    # distance 1 - heard: the 50th and 99th percentiles of 0.00 .. 1.00 are 0.50 and 0.99
+    assert WORDS_PERCENTILES == (50, 99) and cal == {"typical": 0.5, "limit": 0.99}
     assert MultimodalSentimentModel.from_pretrained(str(model_dir)).config.branch_familiarity["text"] == cal
     (tmp_path / "no_heard.csv").write_text("Utterance\nx\n")
     assert main(["--model", str(model_dir), "--branch", "words", "--csv", str(tmp_path / "no_heard.csv")]) == 1
@@ -452,3 +488,18 @@ def test_the_flat_voice_check_compares_fused_and_words_on_the_same_utterances(tm
     write_asr_csv(meld, ["oh my god", "", "fine."], tmp_path / "asr_sent_emo.csv")  # no heard column
     with pytest.raises(SystemExit, match="has no heard column"):
         flat_voice_csv(tmp_path, tmp_path / "out")
+
+
+def test_the_page_says_how_much_each_branch_counts_and_where_that_was_measured():
+    from mmsa.views import weights_note
+
+    validation = {"text": {"set": "MELD dev as transcribed", "n": 1109, "accuracy": 0.47, "chance": 0.42,
+                           "kappa": 0.27}}
+    config = MultimodalSentimentModel.tiny(modalities=["text", "audio"], fusion="late", audio_backbone="whisper",
+                                           derived_sentiment=["audio"], emotion_to_sentiment=TABLE,
+                                           branch_weights={"text": 0.27, "audio": 0.25},
+                                           branch_validation=validation).config
+    note = weights_note(config)
+    assert "words 0.27 (kappa 0.27 on MELD dev as transcribed: accuracy 0.47, most frequent class 0.42)" in note
+    assert "voice 0.25 (not measured outside its training data)" in note
+    assert weights_note(MultimodalSentimentModel.tiny(modalities=["text"]).config) == ""

@@ -215,8 +215,15 @@ def test_training_voice_end_to_end_on_generated_corpora(tmp_path):
     assert c.branch_classes == {"audio": "voice4"} and c.whisper_encoder == "tiny.en"
     assert len(c.voice_normalisation["mean"]) == 768 and c.voice_normalisation["weight"] == 4.0
     assert 0 < c.branch_familiarity["audio"]["typical"] < c.branch_familiarity["audio"]["limit"]
+    assert cross["emotion"]["kappa"] == shipped["mean"]["kappa"] and -1 <= cross["emotion"]["kappa"] <= 1
     for held in ("emodb", "ravdess", "turev"):  # each left-out model is kept for fusion checks
-        assert MultimodalSentimentModel.from_pretrained(str(out / "loco" / held)).config.branch_classes
+        kept = MultimodalSentimentModel.from_pretrained(str(out / "loco" / held)).config
+        assert kept.branch_classes == {"audio": "voice4"} and "audio" in kept.branch_familiarity
+        kept_report = json.loads((out / "loco" / held / "training_report.json").read_text())
+        # calibrated on the corpora it learned from (out-of-fold): the corpus left out only scores it
+        assert held not in kept_report["trained_on"] and kept_report["left_out"] == held
+        assert json.loads((out / "loco" / held / "metrics.json").read_text())["n"] == 32
+        assert kept_report["left_out_scores"]["n"] == 16
     report = json.loads((out / "training_report.json").read_text())
     assert any("TurEV-DB" in lic for lic in report["licences"]) and report["data"]["turev"] == 16
 

@@ -6,11 +6,10 @@
         --branch face runs/eval_face_ck/metrics.json "CK+ (posed, lab), 6 classes"
 
 Each metrics.json is what `python -m training.evaluate [--branch ...]` wrote (for the voice, training.voice's
-cross_corpus.json). A branch's weight is its accuracy's
-share of the way from chance (the most frequent class's share of that set) to perfect (mmsa.fusion.
-reliability_weight): a branch no better than always answering the commonest class gets 0, whatever its score on
-its own validation data. The figures go into config.json (branch_validation) beside the weights, for the card and
-the page.
+cross_corpus.json). A branch's weight is Cohen's kappa of its answers there (mmsa.fusion.reliability_weight):
+agreement beyond chance, on one scale whatever the set's number and balance of classes; a branch that always gives
+one answer gets 0, whatever its score on its own validation data. The figures go into config.json
+(branch_validation) beside the weights, for the card and the page.
 """
 
 from __future__ import annotations
@@ -24,17 +23,23 @@ BRANCHES = {"text": "text", "voice": "audio", "face": "video"}
 
 
 def measured(metrics: dict) -> dict:
-    """{"n", "accuracy", "chance"} of an evaluation's emotion figures (training.evaluate's metrics.json), or of a
-    cross-corpus summary that states its chance (training.voice's cross_corpus.json: means over held-out corpora)."""
+    """{"n", "accuracy", "chance", "kappa"} of an evaluation's emotion figures (training.evaluate's metrics.json), or
+    of a cross-corpus summary that states its chance (training.voice's cross_corpus.json: means over held-out
+    corpora). chance is the most frequent class's share, shown beside the accuracy; kappa sets the weight."""
     emotion = metrics["emotion"]
+    if "kappa" not in emotion:
+        raise ValueError("the figures have no kappa (made by an older version): run training.evaluate (or "
+                         "training.voice) again")
+    kappa = round(float(emotion["kappa"]), 4)
     if "chance" in emotion:
         return {"n": int(metrics["n"]), "accuracy": round(float(emotion["accuracy"]), 4),
-                "chance": round(float(emotion["chance"]), 4)}
+                "chance": round(float(emotion["chance"]), 4), "kappa": kappa}
     support = [c.get("support", 0) for c in emotion["per_class"].values()]
     n = int(metrics.get("n") or sum(support))
     if n <= 0:
         raise ValueError("the evaluation holds no examples")
-    return {"n": n, "accuracy": round(float(emotion["accuracy"]), 4), "chance": round(max(support) / n, 4)}
+    return {"n": n, "accuracy": round(float(emotion["accuracy"]), 4), "chance": round(max(support) / n, 4),
+            "kappa": kappa}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             if modality not in config["modalities"]:
                 raise ValueError(f"the model has no {name} branch")
             figures = measured(json.loads(Path(metrics_path).read_text()))
-            weight = round(reliability_weight(figures["accuracy"], figures["chance"]), 4)
+            weight = round(reliability_weight(figures["kappa"]), 4)
             config.setdefault("branch_validation", {})[modality] = {"set": set_name, **figures}
             config.setdefault("branch_weights", {})[modality] = weight
-            print(f"{name}: accuracy {figures['accuracy']:.3f} on {set_name} (n = {figures['n']}, chance "
-                  f"{figures['chance']:.3f}) -> weight {weight:.3f}")
+            print(f"{name}: kappa {figures['kappa']:.3f}, accuracy {figures['accuracy']:.3f} on {set_name} (n = "
+                  f"{figures['n']}, most frequent class {figures['chance']:.3f}) -> weight {weight:.3f}")
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

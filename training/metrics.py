@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,19 @@ from mmsa.labels import EMOTIONS, SENTIMENTS, SENTIMENTS_OF, TASKS
 
 
 def task_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support
 
     ids = list(range(len(labels)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # undefined (one class only): NaN, made 0 below
+        kappa = float(cohen_kappa_score(y_true, y_pred, labels=ids))
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
+        # agreement beyond chance given both the true and the predicted label frequencies: 0 for a reader that
+        # always gives one answer, whatever the class balance (mmsa.fusion.reliability_weight); NaN -> 0 when
+        # truth and answers are one class only
+        "kappa": kappa if np.isfinite(kappa) else 0.0,
         "weighted_f1": float(f1_score(y_true, y_pred, labels=ids, average="weighted", zero_division=0)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
         "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}

@@ -17,7 +17,8 @@ Validation, all out of sample:
 - leave-one-corpus-out: for each corpus, a model trained on the others is scored on it. The mean of these
   accuracies is the branch's cross-corpus figure, which sets its fusion weight (training.branch_weights reads
   cross_corpus.json). Each such model is kept in loco/<corpus>/ so fusion checks can use a voice that never heard
-  the corpus (benchmarks.fusion --voice-model).
+  the corpus (benchmarks.fusion --voice-model); its temperature and familiarity are calibrated as the shipped
+  voice's are (out-of-fold, folds by speaker), on the corpora it was trained on only.
 - by speaker: five folds of speakers over all corpora; the out-of-fold answers calibrate the final model's
   temperature and its familiarity (how far an input lies from the training features), and give the by-actor
   figure on RAVDESS.
@@ -202,6 +203,7 @@ def scores(y: np.ndarray, logits: np.ndarray) -> dict:
 
     m = task_metrics(y, logits.argmax(1), CLASSES)
     return {"n": int(len(y)), "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
+            "kappa": round(m["kappa"], 4),
             "chance": round(float(np.bincount(y, minlength=len(CLASSES)).max() / len(y)), 4)}
 
 
@@ -225,11 +227,17 @@ def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise
                                                        args.seed))["accuracy"]
         logging.info("%s, %s left out: accuracy %.3f (alone %.3f, chance %.3f)", encoder, held, out[held]["accuracy"],
                      out[held]["single"], out[held]["chance"])
-        if save is not None:
-            calibrate_and_save(model, "audio", None, y[test], save / held,
-                               {"trained_on": sorted(set(corpus) - {held}), "left_out": held}, logits=logits)
+        if save is not None:  # calibrated as the shipped voice is, on its own corpora: never on the one left out
+            train = np.flatnonzero(corpus != held)
+            oof, distance = by_speaker(clean[train], aug[train], y[train], corpus[train], speaker[train], encoder,
+                                       args)
+            model.config.branch_familiarity = {"audio": thresholds(distance)}
+            calibrate_and_save(model, "audio", None, y[train], save / held,
+                               {"trained_on": sorted(set(corpus) - {held}), "left_out": held,
+                                "left_out_scores": out[held], "calibrated_on": "out-of-fold, folds by speaker over "
+                                                                                "the corpora trained on"}, logits=oof)
     out["mean"] = {k: round(float(np.mean([out[c][k] for c in out])), 4)
-                   for k in ("accuracy", "macro_f1", "chance", "single")}
+                   for k in ("accuracy", "macro_f1", "kappa", "chance", "single")}
     return out
 
 
@@ -241,7 +249,8 @@ def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.n
 
     logits = np.zeros((len(y), len(CLASSES)), np.float32)
     distance = np.zeros(len(y), np.float32)
-    for k, (train, held) in enumerate(GroupKFold(SPEAKER_FOLDS).split(clean, y, speaker)):
+    folds = min(SPEAKER_FOLDS, len(np.unique(speaker)))  # fewer when the corpora hold fewer speakers
+    for k, (train, held) in enumerate(GroupKFold(folds).split(clean, y, speaker)):
         model, prior = fit(clean, aug, y, corpus, speaker, train, encoder, True, args)
         x = grouped(clean[held], speaker[held], (TEST_GROUP,), prior, np.random.default_rng(args.seed))
         logits[held] = branch_logits(model, "audio", torch.from_numpy(x))
@@ -255,11 +264,12 @@ def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.n
 
 def table(rows: dict[str, dict]) -> str:
     corpora = [c for c in next(iter(rows.values())) if c != "mean"]
-    lines = ["| recipe | " + " | ".join(corpora) + f" | mean (speaker groups of {TEST_GROUP}) | mean (one utterance) |",
-             "|---" * (len(corpora) + 3) + "|"]
+    lines = ["| recipe | " + " | ".join(corpora) + f" | mean (speaker groups of {TEST_GROUP}) | mean (one utterance) "
+             "| mean kappa |", "|---" * (len(corpora) + 4) + "|"]
     for name, loco in rows.items():
         lines.append(f"| {name} | " + " | ".join(f"{loco[c]['accuracy']:.3f}" for c in corpora)
-                     + f" | **{loco['mean']['accuracy']:.3f}** | {loco['mean']['single']:.3f} |")
+                     + f" | **{loco['mean']['accuracy']:.3f}** | {loco['mean']['single']:.3f} "
+                       f"| {loco['mean']['kappa']:.3f} |")
     return "\n".join(lines)
 
 
@@ -324,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         "set": "leave-one-corpus-out mean over " + ", ".join(c for c in loco if c != "mean")
                + f" (speakers in groups of {TEST_GROUP} utterances)",
         "n": int(sum(loco[c]["n"] for c in loco if c != "mean")),
-        "emotion": {"accuracy": loco["mean"]["accuracy"], "chance": loco["mean"]["chance"]}}, indent=2))
+        "emotion": {"accuracy": loco["mean"]["accuracy"], "chance": loco["mean"]["chance"],
+                    "kappa": loco["mean"]["kappa"]}}, indent=2))
     print("leave-one-corpus-out accuracy (4 classes):\n" + table(comparison))
     print("by speaker (out-of-fold): " + ", ".join(f"{c} {s['accuracy']:.3f}" for c, s in in_domain.items()))
     print(f"calibration (out-of-fold): ECE {metrics['calibration']['ece_before']:.3f} -> "
