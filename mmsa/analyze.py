@@ -232,7 +232,7 @@ class Analyzer:
             try:
                 voices = self._voices(spans, audio)
             except Exception as e:  # the words and the face must not be lost to the voice
-                logger.warning("voice features failed: %s", e)
+                logger.warning("voice features failed (%s)", type(e).__name__)  # its text may hold a path
                 warnings.append("the voice could not be read in this file: analysed without it")
                 voices = None
 
