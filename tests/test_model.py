@@ -241,6 +241,34 @@ def test_inference_folds_the_adapters_into_their_layers_and_the_state_stays_unfo
     assert enc._merged_cache is None
 
 
+def test_inference_reads_rows_of_similar_length_together_with_the_same_answer(minilm_dir):
+    """A long utterance among short ones: inference runs each length group cut to its own longest row, and the
+    pooled embedding is the one the whole padded batch gives (float64: no rounding to hide a difference), with
+    dialogue context as the second segment too."""
+    from mmsa.encoders import length_groups
+
+    # by hand: from 2 tokens up to max(1.5 x 2, 2 + 8) = 10; from 12 up to 20; from 23 up to 34.5; 51 alone
+    assert [g.tolist() for g in length_groups(torch.tensor([9, 51, 9, 16, 12, 23, 2]))] == [[6, 0, 2], [4, 3], [5],
+                                                                                             [1]]
+    model = MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, modalities=["text"],
+                                                 text_lora_rank=4).eval().double()
+    enc = model.text_encoder
+    texts = ["oh.", "you did what?", "that was so much fun, we should go back there every single summer from now on "
+             "and bring everyone we know", "no.", "fine"]
+    for context in (None, ["hi there"] * len(texts)):
+        tok = model.tokenizer(texts, context, return_tensors="pt", padding=True)
+        args = (tok["input_ids"], tok["attention_mask"], tok.get("token_type_ids"))
+        assert len(length_groups(tok["attention_mask"].sum(1))) > 1  # the case under test: several groups
+        with torch.enable_grad():  # the whole padded batch at once, as in training
+            whole = enc.embed(*args).detach()
+        with torch.inference_mode():
+            grouped = enc.embed(*args)
+        assert torch.allclose(grouped, whole, atol=1e-9)
+        with torch.inference_mode():  # one row alone gives its own answer too
+            assert torch.allclose(enc.embed(*(a[2:3] if a is not None else None for a in args)), whole[2:3],
+                                  atol=1e-9)
+
+
 def test_dialogue_context_pools_the_utterance_tokens_only(tiny_model):
     from mmsa import features
 
