@@ -37,9 +37,10 @@ TYPICAL, LIMIT = 50, 95  # percentiles of the validation distances: familiarity 
 # The words' typical point is the median, as every branch's; their limit is further out (the 99th percentile): a
 # recogniser is often unsure of words it got right (on MELD dev spoken by espeak-ng, heard ranges from 0.47 to 0.63
 # in its middle half), so only words heard less clearly than 99% of those stop counting. With weights from kappa
-# (mmsa.fusion.reliability_weight), fused minus words / minus voice on benchmarks.fusion's checks (a) / (b) was
-# -0.006 / +0.006 at (50, 99), -0.017 / +0.008 at (50, 95), -0.005 / -0.003 at (60, 99), -0.001 / -0.024 at
-# (70, 99) (computed on those checks' branch outputs: chosen with them in view, not on separate data).
+# (mmsa.fusion.reliability_weight; voice and words about equal), benchmarks.fusion gave fused minus words / minus
+# voice -0.008 / +0.010 on its checks (a) / (b); on those checks' captured branch outputs, (50, 95) gave
+# -0.017 / +0.011, (60, 99) -0.007 / +0.003, (70, 99) -0.006 / -0.013 and the earlier (85, 99) -0.004 / -0.041:
+# chosen with those two checks in view, not on separate data.
 WORDS_PERCENTILES = (50, 99)
 
 
