@@ -20,6 +20,29 @@ def test_decode_audio_once_at_16k_mono(speech_video):
     assert 0.01 < np.abs(audio).max() <= 1.0
 
 
+def test_audio_that_changes_sample_rate_part_way_is_read_whole(tmp_path):
+    """Two AAC recordings joined byte for byte (44.1 kHz, then 22.05 kHz; each ADTS frame states its own rate): both
+    halves are read, resampled to 16 kHz, instead of failing at the change."""
+    import subprocess
+
+    parts = []
+    for rate, freq in ((44100, 440), (22050, 880)):
+        part = tmp_path / f"{rate}.aac"
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"sine=frequency={freq}:sample_rate={rate}:duration=2", "-c:a", "aac", str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.aac"
+    joined.write_bytes(b"".join(parts))
+    audio = decode_audio(joined)
+    # 4 s, and a little more: each AAC encoding adds its priming and padding frames (about 0.07 s)
+    assert audio.dtype == np.float32 and abs(audio.size - 4 * 16000) < 0.25 * 16000
+    first, second = audio[4000:28000], audio[36000:60000]  # away from the edges and the join
+    assert np.abs(first).mean() > 0.02 and np.abs(second).mean() > 0.02  # both halves heard, not silence
+    spectrum = [np.abs(np.fft.rfft(x)) for x in (first, second)]  # 1 Hz per bin over 24,000 samples at 16 kHz
+    assert abs(int(np.argmax(spectrum[0])) * 16000 / 24000 - 440) < 5
+    assert abs(int(np.argmax(spectrum[1])) * 16000 / 24000 - 880) < 5
+
+
 def test_frames_sampled_across_the_whole_span(media_dir):
     # the frame colour encodes time: red for the first 2 s, then green, then blue
     path = media_dir / "colours.mp4"
