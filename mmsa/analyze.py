@@ -22,7 +22,7 @@ from .processors import batch_inputs, processors_for
 from .results import Analysis, Prediction, UtteranceResult, summarize
 from .settings import Settings
 from .transcribe import (Span, asr_display_name, available_cores, check_translation, default_asr, fixed_windows,
-                         load_asr, shape_utterances, transcribe)
+                         load_asr, shape_utterances, transcribe_speech)
 
 logger = logging.getLogger("mmsa")
 
@@ -175,11 +175,13 @@ class Analyzer:
             warnings.append("no audio track: nothing to transcribe, analysed in fixed windows")
         duration = info.duration
         spans: list[Span] = []
+        speech = None  # the recogniser's encoder states, for a voice that reads them (speech_states)
         if audio is not None:
             report(0.05, "Transcribing speech")
             with stage("transcribe"):
-                spans = transcribe(self.asr, audio, lambda f: report(0.05 + 0.55 * f, "Transcribing speech"),
-                                   translate=self.translate)
+                spans, speech = transcribe_speech(self.asr, audio,
+                                                  lambda f: report(0.05 + 0.55 * f, "Transcribing speech"),
+                                                  translate=self.translate, keep_states=self._voice_reads_asr)
             spans = shape_utterances(spans, duration)
             if not spans:
                 warnings.append("no speech found: analysed in fixed windows without text")
@@ -188,11 +190,11 @@ class Analyzer:
                 with stage("speakers"):
                     spans = self._speakers(audio, spans, warnings)
         if not spans:
-            spans = fixed_windows(duration)
+            spans, speech = fixed_windows(duration), None
         use_video = "video" in self.config.modalities and info.has_video
         if "video" in self.config.modalities and not info.has_video:
             warnings.append("no video stream: analysed without the picture")
-        results = self._classify(path, spans, audio, use_video, report, stage, warnings)
+        results = self._classify(path, spans, audio, speech, use_video, report, stage, warnings)
         warnings.extend(unfamiliar_notes(results))
         used = [m for m in self.config.modalities if any(m in u.modalities for u in results)]
         missing_all = [i for i, u in enumerate(results) if not u.modalities]
@@ -218,8 +220,8 @@ class Analyzer:
             warnings.append("speakers could not be told apart in this file")
         return spans
 
-    def _classify(self, path, spans: list[Span], audio: np.ndarray | None, use_video: bool, report: Progress,
-                  stage, warnings: list[str]) -> list[UtteranceResult]:
+    def _classify(self, path, spans: list[Span], audio: np.ndarray | None, speech, use_video: bool,
+                  report: Progress, stage, warnings: list[str]) -> list[UtteranceResult]:
         cfg = self.config
         n = len(spans)
         frames: dict[int, np.ndarray | None] = {}  # span -> the video branch's item; None: no face found
@@ -230,7 +232,7 @@ class Analyzer:
 
         with stage("features"):
             try:
-                voices = self._voices(spans, audio)
+                voices = self._voices(spans, audio, speech)
             except Exception as e:  # the words and the face must not be lost to the voice
                 logger.warning("voice features failed (%s)", type(e).__name__)  # its text may hold a path
                 warnings.append("the voice could not be read in this file: analysed without it")
@@ -328,14 +330,24 @@ class Analyzer:
     def _asr_shown(self) -> str:
         return asr_display_name(self.asr_name) + (", translated to English" if self.translate else "")
 
-    def _voices(self, spans: list[Span], audio: np.ndarray | None) -> list | None:
+    @property
+    def _voice_reads_asr(self) -> bool:
+        """The voice branch reads the recogniser's own encoder states: keep them while transcribing."""
+        proc = self.processors.get("audio")
+        return self.voice is self.asr and bool(getattr(proc, "reads_recording", False))
+
+    def _voices(self, spans: list[Span], audio: np.ndarray | None, speech) -> list | None:
         """The audio branch's item of every span, read before any batch runs: a voice may be standardised
-        against its speaker's other utterances (processors.WhisperVoiceProcessor.normalise)."""
+        against its speaker's other utterances (processors.WhisperVoiceProcessor.normalise). speech: the
+        recogniser's encoder states (speech_states.SpeechStates) when kept."""
         if "audio" not in self.processors:
             return None
         proc = self.processors["audio"]
-        items = [proc.read(audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if audio is not None else None)
-                 for s in spans]
+        if hasattr(proc, "read_recording"):
+            items = proc.read_recording(audio, spans, speech)
+        else:
+            items = [proc.read(audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)] if audio is not None
+                               else None) for s in spans]
         return proc.normalise(items, [s.speaker for s in spans]) if hasattr(proc, "normalise") else items
 
     def _inputs(self, spans: list[Span], lo: int, hi: int, voices: list | None,

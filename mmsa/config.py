@@ -35,10 +35,14 @@ FRAME_NORMS: tuple[str, ...] = ("unit", "kinetics", "imagenet")
 TEXT_POOLINGS: tuple[str, ...] = ("pooler", "cls", "mean")
 TEXT_STYLES: tuple[str, ...] = ("verbatim", "asr")
 AUDIO_POOLINGS: tuple[str, ...] = ("mean_all", "masked_mean")
+# how the voice's Whisper states are made: "recording", the recording's speech encoded in 30 s windows as the
+# recogniser encodes it (the pipeline reuses the recogniser's states: mmsa.speech_states); "utterance", each
+# utterance encoded alone (voice branches before it)
+VOICE_CONTEXTS: tuple[str, ...] = ("utterance", "recording")
 CHOICES: dict[str, tuple[str, ...]] = {"text_pooling": TEXT_POOLINGS, "text_style": TEXT_STYLES, "audio_pooling": AUDIO_POOLINGS,
                                        "video_backbone": VIDEO_BACKBONES, "frame_norm": FRAME_NORMS,
                                        "audio_backbone": AUDIO_BACKBONES, "fusion": FUSIONS,
-                                       "whisper_encoder": tuple(WHISPER_WIDTHS)}
+                                       "whisper_encoder": tuple(WHISPER_WIDTHS), "voice_context": VOICE_CONTEXTS}
 
 # (type, lowest, highest) per numeric field: generous for real models, small enough that a typo or a hostile
 # config.json cannot make the loader allocate gigabytes before it fails
@@ -92,6 +96,7 @@ class ModelConfig:
     audio_pooling: str = "masked_mean"  # "mean_all" averages padding too, as the seed did
     audio_backbone: str = "mel_cnn"  # or "whisper": pooled states of the ASR's own encoder
     whisper_encoder: str = "tiny.en"  # with audio_backbone="whisper": the encoder the voice head was trained on
+    voice_context: str = "utterance"  # with audio_backbone="whisper": how its states were made (VOICE_CONTEXTS)
     # with audio_backbone="whisper": per-speaker standardisation of the voice features (features.speaker_normalise):
     # {"mean": [...], "var": [...], "weight": w}, the training voices' statistics and how many utterances they
     # count as; empty: none (earlier voice branches)

@@ -26,6 +26,7 @@ from . import features
 from .config import ModelConfig
 from .faces import FRAME_SIDE as FACE_FRAME_SIDE
 from .faces import image_face, utterance_faces
+from .media import SAMPLE_RATE
 
 
 class Processor(Protocol):
@@ -98,8 +99,12 @@ class LogMelProcessor:
 
 
 class WhisperVoiceProcessor:
-    """Items are the Whisper encoder's pooled states (2 * width,) of the utterance's speech, trimmed to what the
-    recogniser's VAD hears (features.trim_to_speech, features.voice_features); under 0.1 s of audio is absent.
+    """Items are the Whisper encoder's states pooled over the utterance's speech (2 * width,); under 0.1 s of speech
+    is absent. How the states are made follows config.voice_context:
+    - "recording": the recording's speech encoded as the recogniser encodes it, in 30 s windows
+      (speech_states; the pipeline reuses the recogniser's own states, read_recording); a lone clip (read) is
+      heard as a recording of its own;
+    - "utterance": each utterance encoded alone, trimmed to what the recogniser's VAD hears (earlier branches).
 
     whisper: the faster-whisper model named by config.whisper_encoder; loaded on first use when not given."""
 
@@ -117,10 +122,33 @@ class WhisperVoiceProcessor:
             self._whisper = load_asr(whisper_source(self.config.whisper_encoder), available_cores())
         return self._whisper
 
+    @property
+    def reads_recording(self) -> bool:
+        return self.config.voice_context == "recording"
+
     def read(self, wave: np.ndarray | None) -> np.ndarray | None:
         if wave is None or np.asarray(wave).size < features.VOICE_MIN_SAMPLES:
             return None
-        return features.voice_features(self.whisper, features.trim_to_speech(np.asarray(wave, np.float32)))
+        wave = np.asarray(wave, np.float32)
+        if self.reads_recording:
+            from .speech_states import recording_features
+
+            return recording_features(self.whisper, [wave])[0]
+        return features.voice_features(self.whisper, features.trim_to_speech(wave))
+
+    def read_recording(self, audio: np.ndarray | None, spans: Sequence, states=None) -> list[np.ndarray | None]:
+        """Every span's item in one recording (16 kHz mono audio; spans with .start and .end in seconds). states:
+        the recogniser's speech_states.SpeechStates of this audio, when it is this branch's encoder and the branch
+        reads recordings; otherwise the audio is encoded here."""
+        if audio is None:
+            return [None] * len(spans)
+        if not self.reads_recording:
+            return [self.read(audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)]) for s in spans]
+        if states is None or states.states is None:
+            from .speech_states import encode_speech
+
+            states = encode_speech(self.whisper, audio)
+        return [states.pool(s.start, s.end) for s in spans]
 
     def normalise(self, items: Sequence[np.ndarray | None], speakers: Sequence) -> list[np.ndarray | None]:
         """The read items of one recording as the branch reads them: where it was trained per speaker
@@ -146,7 +174,8 @@ class WhisperVoiceProcessor:
         return {"audio": torch.from_numpy(np.stack(rows))}, torch.tensor([v is not None for v in items])
 
     def signature(self) -> list:  # the cache holds read() items: normalisation is applied after, per recording
-        return ["whisper_voice", self.config.whisper_encoder, features.VOICE_MIN_SAMPLES]
+        context = [] if self.config.voice_context == "utterance" else [self.config.voice_context]  # old caches stay valid
+        return ["whisper_voice", self.config.whisper_encoder, features.VOICE_MIN_SAMPLES, *context]
 
 
 class FrameProcessor:

@@ -11,6 +11,7 @@ import numpy as np
 from .media import SAMPLE_RATE
 from .results import Span, Word  # noqa: F401  (re-exported: the recogniser's output types)
 from .settings import available_cores  # noqa: F401  (re-exported: where the pipeline reads it)
+from .speech_states import RecordingEncoder, SpeechStates, joined, speech_chunks
 
 MIN_UTTERANCE_S = 1.0  # shorter segments join a neighbour: a word alone carries little emotion
 MAX_UTTERANCE_S = 12.0  # longer ones are split: one label for a long monologue hides its changes
@@ -98,27 +99,54 @@ def transcribe(asr, audio: np.ndarray, on_progress: Callable[[float], None] | No
     said. word_timestamps=False skips the word alignment, and temperature=WHISPER_FALLBACK restores Whisper's
     fallback schedule (benchmarks compare both). translate: speech in any language written in English (Whisper's
     translate task; a multilingual recogniser only)."""
+    return transcribe_speech(asr, audio, on_progress, word_timestamps, temperature, translate, keep_states=False)[0]
+
+
+def transcribe_speech(asr, audio: np.ndarray, on_progress: Callable[[float], None] | None = None,
+                      word_timestamps: bool = True, temperature: float | tuple[float, ...] = ASR_TEMPERATURE,
+                      translate: bool = False, keep_states: bool = True) -> tuple[list[Span], SpeechStates]:
+    """transcribe(), and the encoder states the recogniser computed on the way (speech_states.SpeechStates; left
+    empty unless keep_states), for a voice branch that reads them instead of encoding the speech again."""
     check_translation(asr, translate)
     multilingual = getattr(asr.model, "is_multilingual", True)
+    # the VAD runs here rather than inside faster-whisper, so that the states' times can be mapped back
+    chunks = speech_chunks(audio)
+    recorder = RecordingEncoder(asr, chunks if keep_states else [])
+    if not chunks:
+        return [], recorder.states
     # The words branch reads English: a multilingual model is told so (left to guess, base took English for other
     # languages and looped) unless it translates, which writes English from whatever language it hears; a
     # repeated-trigram guard stops the loops greedy decoding falls into without it
-    segments, info = asr.transcribe(
-        audio, language=None if translate else "en", task="translate" if translate else "transcribe",
+    segments, info = recorder.asr.transcribe(
+        joined(audio, chunks), language=None if translate else "en", task="translate" if translate else "transcribe",
         beam_size=ASR_BEAM_SIZE, temperature=temperature,
-        condition_on_previous_text=False, vad_filter=True, word_timestamps=word_timestamps,
+        condition_on_previous_text=False, vad_filter=False, word_timestamps=word_timestamps,
         no_repeat_ngram_size=MULTILINGUAL_NO_REPEAT if multilingual else 0,
     )
     total = max(len(audio) / SAMPLE_RATE, 1e-6)
     spans = []
-    for seg in segments:  # a generator: decoding happens while we iterate
+    for seg in _restored(segments, chunks, recorder if keep_states else None):  # decoding happens as we iterate
         text = seg.text.strip()
         if text:
             words = [Word(float(w.start), float(w.end), w.word.strip()) for w in (seg.words or []) if w.word.strip()]
             spans.append(Span(float(seg.start), float(seg.end), text, words, heard=float(np.exp(seg.avg_logprob))))
         if on_progress:
             on_progress(min(seg.end / total, 1.0))
-    return spans
+    return spans, recorder.states
+
+
+def _restored(segments, chunks: list[dict], recorder: RecordingEncoder | None):
+    """The segments with times in the recording (the recogniser heard only the joined speech); each one's window
+    states stored first, while they are the encoder's latest output."""
+    from faster_whisper.transcribe import restore_speech_timestamps
+
+    def noted(segments):
+        for seg in segments:
+            if recorder is not None:
+                recorder.window(seg.seek)
+            yield seg
+
+    return restore_speech_timestamps(noted(segments), chunks, SAMPLE_RATE)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")

