@@ -113,7 +113,8 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def with_voice(model, voice_dir: Path):
     """The model with its voice branch replaced by a separately trained one (same encoder and classes): its
-    weights, calibration, standardisation and familiarity; the fusion weight stays the model's."""
+    weights, calibration, standardisation, familiarity and how its states are made; the fusion weight stays the
+    model's."""
     from mmsa.model import MultimodalSentimentModel
 
     voice = MultimodalSentimentModel.from_pretrained(str(voice_dir))
@@ -124,7 +125,7 @@ def with_voice(model, voice_dir: Path):
     state = {k: t for k, t in voice.state_dict().items() if k.startswith(("audio_encoder.", "branch_heads.audio."))}
     model.load_state_dict({**model.state_dict(), **state}, strict=True)
     c.branch_temperatures["audio"] = v.branch_temperatures["audio"]
-    c.voice_normalisation = v.voice_normalisation
+    c.voice_normalisation, c.voice_context = v.voice_normalisation, v.voice_context
     if "audio" in v.branch_familiarity:
         c.branch_familiarity["audio"] = v.branch_familiarity["audio"]
     return model

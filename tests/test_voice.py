@@ -242,7 +242,8 @@ def test_a_composed_voice_comes_back_out_unchanged():
     norm = {"mean": [0.1] * width, "var": [2.0] * width, "weight": 4.0}
     voice = MultimodalSentimentModel.tiny(modalities=["audio"], fusion="late", audio_backbone="whisper",
                                           derived_sentiment=["audio"], branch_classes={"audio": "voice4"},
-                                          voice_normalisation=norm, branch_temperatures={"audio": {"emotion": 1.5}},
+                                          voice_normalisation=norm, voice_context="recording",
+                                          branch_temperatures={"audio": {"emotion": 1.5}},
                                           branch_familiarity={"audio": {"typical": 1.0, "limit": 2.0}}).eval()
     face = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
                                          face_width=4, derived_sentiment=["video"],
@@ -250,6 +251,7 @@ def test_a_composed_voice_comes_back_out_unchanged():
     joined = compose(text, voice, face, {"text": 0.3, "audio": 0.6, "video": 0.4})
     c = joined.config
     assert c.branch_classes == {"audio": "voice4"} and c.voice_normalisation == norm
+    assert c.voice_context == "recording"  # how its states are made travels with it
     assert c.branch_familiarity == {"audio": {"typical": 1.0, "limit": 2.0}}
     x = torch.randn(4, 2 * width)  # voice_pair's: with the speaker, then alone
     present = {"audio": torch.ones(4, dtype=torch.bool)}
@@ -257,6 +259,7 @@ def test_a_composed_voice_comes_back_out_unchanged():
         want = voice(audio=x, present=present).modality_logits["audio"]["classes"]
         back = branch_of(joined, "audio")
         assert back.config.voice_normalisation == norm and back.config.branch_classes == {"audio": "voice4"}
+        assert back.config.voice_context == "recording"
         assert back(audio=x, present=present).modality_logits["audio"]["classes"].numpy() == pytest.approx(
             want.numpy(), abs=1e-6)
         other = MultimodalSentimentModel(voice.config)

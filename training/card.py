@@ -100,8 +100,10 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
     if "audio" not in cfg.modalities:
         audio = "—"
     elif cfg.audio_backbone == "whisper":
-        audio = (f"Whisper {cfg.whisper_encoder} encoder states (the speech recogniser's own, CTranslate2 int8), "
-                 f"mean and std over time, then a small MLP")
+        made = ("the recording's speech encoded in 30 s windows, the very states the recogniser computes"
+                if cfg.voice_context == "recording" else "each utterance encoded alone")
+        audio = (f"Whisper {cfg.whisper_encoder} encoder states (the speech recogniser's own, CTranslate2 int8; "
+                 f"{made}), mean and std over time, then a small MLP")
     else:
         audio = f"Conv1d over {cfg.n_mels}-band log-mel, up to {cfg.audio_max_frames} frames"
     url = project_url()
