@@ -10,10 +10,12 @@ reads the pooled states of a Whisper encoder (tiny.en, the recogniser's own, by 
 fear and disgust do not transfer between studios.
 
 The states are made as the pipeline makes them (--context, mmsa.config.VOICE_CONTEXTS). By default ("recording")
-each speaker's clips are heard one after another as one recording: the recogniser's VAD keeps their speech, which is
-encoded in padded 30 s windows as the recogniser encodes it, and each clip's states are pooled from its first
-speech to its last (mmsa.speech_states.recording_features). In use the pipeline then pools the states the recogniser
-already computed over each utterance, and encodes nothing twice.
+each speaker's clips are shuffled and heard one after another as recordings of 1 to 30 clips (RECORDING_SIZES: a
+clip alone in a mostly padded window, as a short upload is, or among its speaker's other words, as in a long
+talk): the recogniser's VAD keeps their speech, which is encoded in padded 30 s windows as the recogniser encodes
+it, and each clip's states are pooled from its first speech to its last (mmsa.speech_states.recording_features).
+In use the pipeline then pools the states the recogniser already computed over each utterance, and encodes
+nothing twice.
 
 Per-speaker standardisation as in use: in a video a speaker has a few utterances, so training standardises each
 clip within a random handful of its speaker's clips (2 to 32, shrunk towards the training voices' statistics), and
@@ -66,6 +68,8 @@ CLASSES = tuple(CLASS_SETS[CLASS_SET])
 SPEAKER_FOLDS = 5
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
 TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training clip is standardised with
+# (clips in a recording, share of the clips in recordings of that size) when states are made from recordings
+RECORDING_SIZES = ((1, 0.15), (3, 0.2), (10, 0.3), (30, 0.35))
 LATE_ROWS = ("base+egemaps",)  # comparison rows added after the shipped voice was chosen (see main)
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
 PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
@@ -121,8 +125,9 @@ def featurize(clips: list[Clip], encoder: str, copies: int, seed: int,
               context: str = "recording") -> tuple[np.ndarray, np.ndarray]:
     """(clean features (n, 2 * width), degraded hearings (n, copies, 2 * width)) of the clips with the named
     Whisper encoder, made as the pipeline makes them (ModelConfig.voice_context): "recording", each speaker's clips
-    heard one after another as one recording, in shuffled order (speech_states.recording_features); "utterance",
-    each clip encoded alone, trimmed to speech. A degraded hearing degrades every clip of the recording anew."""
+    shuffled and heard one after another as recordings of 1 to 30 clips (recordings(),
+    speech_states.recording_features); "utterance", each clip encoded alone, trimmed to speech. A degraded hearing
+    degrades every clip of the recording anew."""
     from mmsa.features import trim_to_speech, voice_features
     from mmsa.loading import whisper_source
     from mmsa.media import decode_audio
@@ -144,16 +149,30 @@ def featurize(clips: list[Clip], encoder: str, copies: int, seed: int,
     else:
         speakers = sorted({c.speaker for c in clips})
         for k, spk in enumerate(speakers):
-            rows = rng.permutation([i for i, c in enumerate(clips) if c.speaker == spk])
-            audio = [decode_audio(clips[i].path) for i in rows]
-            for i, v in zip(rows, recording_features(whisper, audio)):
-                clean[i] = v
-            for copy in range(copies):
-                for i, v in zip(rows, recording_features(whisper, [augmented(a, rng) for a in audio])):
-                    aug[i][copy] = v
+            for rows in recordings([i for i, c in enumerate(clips) if c.speaker == spk], rng):
+                audio = [decode_audio(clips[i].path) for i in rows]
+                for i, v in zip(rows, recording_features(whisper, audio)):
+                    clean[i] = v
+                for copy in range(copies):
+                    for i, v in zip(rows, recording_features(whisper, [augmented(a, rng) for a in audio])):
+                        aug[i][copy] = v
             logging.info("%s features: %d of %d speakers (%.0f s)", encoder, k + 1, len(speakers), time.time() - t)
     width = next(v.size for v in clean if v is not None)
     return _filled(clean, width), np.stack([_filled(a, width) for a in aug]).reshape(len(clips), copies, width)
+
+
+def recordings(rows: list[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """One speaker's clips, shuffled, cut into recordings of RECORDING_SIZES clips (the last one shorter): a clip
+    uploaded alone sits in a mostly padded window, one in a long talk among its speaker's other words, and Whisper's
+    states differ between the two."""
+    sizes, shares = zip(*RECORDING_SIZES)
+    odds = np.array(shares) / np.array(sizes)  # per recording, so that each size holds its share of the clips
+    order, out, start = rng.permutation(rows), [], 0
+    while start < len(order):
+        size = int(rng.choice(sizes, p=odds / odds.sum()))
+        out.append(order[start:start + size])
+        start += size
+    return out
 
 
 def _filled(rows: list, width: int) -> np.ndarray:
@@ -189,7 +208,8 @@ def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, fol
                     context: str = "recording"):
     """featurize() (or egemaps_features() for encoder "egemaps"), kept in folder/<encoder>-<hash of the clip list
     and settings>.npz when a folder is given."""
-    settings = [encoder, copies, seed] + ([] if context == "utterance" else [context])  # old caches stay valid
+    # old caches stay valid: "utterance" features are keyed as before
+    settings = [encoder, copies, seed] + ([] if context == "utterance" else [context, RECORDING_SIZES])
     key = hashlib.sha256(json.dumps([[str(c.path), c.emotion] for c in clips] + settings)
                          .encode()).hexdigest()[:12]
     path = folder / f"{encoder}-{key}.npz" if folder else None
@@ -362,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", default="tiny.en", choices=["tiny.en", "base"], help="the Whisper encoder read")
     p.add_argument("--context", default="recording", choices=list(VOICE_CONTEXTS),
                    help="how the states are made (mmsa.config.VOICE_CONTEXTS): 'recording', a speaker's clips heard "
-                        "as one recording in the recogniser's 30 s windows, whose states the pipeline reuses; "
-                        "'utterance', each clip encoded alone (the previous recipe)")
+                        "as recordings of 1 to 30 clips in the recogniser's 30 s windows, whose states the pipeline "
+                        "reuses; 'utterance', each clip encoded alone (the previous recipe)")
     p.add_argument("--compare", nargs="*", default=[], choices=["raw", "alone", "base", "base+egemaps"],
                    help="other recipes for the leave-one-corpus-out table (see above)")
     p.add_argument("--augment", type=int, default=2, help="degraded hearings of each training clip")
