@@ -111,7 +111,7 @@ def transcribe_speech(asr, audio: np.ndarray, on_progress: Callable[[float], Non
     multilingual = getattr(asr.model, "is_multilingual", True)
     # the VAD runs here rather than inside faster-whisper, so that the states' times can be mapped back
     chunks = speech_chunks(audio)
-    recorder = RecordingEncoder(asr, chunks if keep_states else [])
+    recorder = RecordingEncoder(asr, chunks)  # its states stay empty unless kept (below)
     if not chunks:
         return [], recorder.states
     # The words branch reads English: a multilingual model is told so (left to guess, base took English for other

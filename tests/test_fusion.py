@@ -463,10 +463,13 @@ def test_music_without_speech_or_face_gives_melds_prior_and_says_why(tmp_path):
     analysis = Analyzer().analyze(clip)
     assert [u.text for u in analysis.utterances] == [""] * len(analysis.utterances)
     for u in analysis.utterances:
-        assert not u.by_modality["audio"].counted
+        voice = u.by_modality.get("audio")  # the voice reads speech the VAD hears: music gives it none, or if the
+        assert voice is None or not voice.counted  # VAD takes some for speech, a voice unlike any it learned
         assert (u.emotion, u.sentiment) == ("neutral", "neutral")
         assert u.prediction.emotion_scores["neutral"] == pytest.approx(4710 / 9989, abs=1e-3)  # MELD's share
-    assert any("no branch could be counted" in w for w in analysis.warnings), analysis.warnings
+    # said either way: no branch had an input, or none it had could be counted
+    assert any("no branch could be counted" in w or "had no input this model uses" in w
+               for w in analysis.warnings), analysis.warnings
 
 
 def test_the_flat_voice_check_compares_fused_and_words_on_the_same_utterances(tmp_path, capsys):

@@ -307,3 +307,18 @@ def test_a_coarse_branch_always_names_an_allowed_pair_inside_its_top_class():
                                           classes=dict(zip(names, c[0].tolist())))
         assert (p.emotion, p.sentiment) in PAIRS
         assert f"{p.emotion}/{p.sentiment}" in pairs_of_class(names, p.label)
+
+
+def test_training_recordings_hold_every_clip_once_in_sizes_of_one_to_thirty():
+    """A speaker's clips are heard as recordings of 1 to 30 clips, each size holding about its share of them."""
+    from training.voice import RECORDING_SIZES, recordings
+
+    rng = np.random.default_rng(0)
+    groups = [recordings(list(range(s * 1000, s * 1000 + 300)), rng) for s in range(20)]
+    flat = np.concatenate([g for gs in groups for g in gs])
+    assert len(flat) == 6000 and len(set(flat.tolist())) == 6000  # each clip once
+    assert all({int(i) // 1000 for i in g} == {s} for s, gs in enumerate(groups) for g in gs)  # one speaker each
+    sizes = dict(RECORDING_SIZES)
+    held = {k: sum(len(g) for gs in groups for g in gs if len(g) == k) / 6000 for k in sizes}
+    for k, share in sizes.items():  # the last recording of a speaker may be cut short: shares are near, not exact
+        assert abs(held[k] - share) < 0.08, (k, held[k], share)
