@@ -14,6 +14,7 @@ import torch
 
 from .config import ModelConfig
 from .media import SAMPLE_RATE
+from .speech_states import pooled, speech_bounds
 
 LOG_EPS = 1e-6  # floor before log so silence gives a finite value
 # per-channel statistics of each frame normalisation (RGB); "unit" only scales to [0, 1] as the seed did
@@ -76,13 +77,11 @@ VOICE_MIN_SAMPLES = SAMPLE_RATE // 10  # 0.1 s: shorter gives the Whisper encode
 WHISPER_MAX_FRAMES = 3000  # the encoder's 30 s window
 
 
-def trim_to_speech(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def trim_to_speech(audio: np.ndarray) -> np.ndarray:
     """16 kHz mono audio (samples,) from the first to the last speech the recogniser's own VAD hears (all of it
     when it hears none): the voice branch hears speech, not the silence or music around it."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    spans = get_speech_timestamps(audio, VadOptions(speech_pad_ms=100), sampling_rate=sample_rate)
-    return audio[spans[0]["start"]:spans[-1]["end"]] if spans else audio
+    first, last = speech_bounds(audio)
+    return audio[first:last]
 
 
 def voice_features(whisper, waveform: np.ndarray) -> np.ndarray | None:
@@ -94,8 +93,7 @@ def voice_features(whisper, waveform: np.ndarray) -> np.ndarray | None:
     if wav.size < VOICE_MIN_SAMPLES:
         return None
     mel = whisper.feature_extractor(wav)[:, :WHISPER_MAX_FRAMES]
-    states = np.asarray(whisper.encode(mel))[0]  # (time, width)
-    return np.concatenate([states.mean(0), states.std(0)]).astype(np.float32)
+    return pooled(np.asarray(whisper.encode(mel))[0])  # states (time, width)
 
 
 def speaker_normalise(features: np.ndarray, groups: Sequence, prior: dict) -> np.ndarray:

@@ -23,6 +23,11 @@ MIN_STATES = 5  # 0.1 s: fewer states describe no voice (features.VOICE_MIN_SAMP
 UTTERANCE_PAD_MS = 100  # a clip's speech runs from its first to its last VAD speech, padded this much
 
 
+def pooled(states: np.ndarray) -> np.ndarray:
+    """Encoder states (time, width) -> their mean, then their standard deviation over time, shape = (2 * width,)."""
+    return np.concatenate([states.mean(0), states.std(0)]).astype(np.float32)
+
+
 def speech_chunks(audio: np.ndarray) -> list[dict]:
     """Where the recogniser's VAD (faster-whisper's defaults) hears speech: [{"start", "end"}] in samples."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -60,11 +65,14 @@ class SpeechStates:
         self.n_states = int(math.ceil(self.offsets[-1] / STATE_HOP))
         self.states: np.ndarray | None = None  # (n_states, width), allocated at the first window
         self.filled = np.zeros(self.n_states, bool)
+        self.windows: list[int] = []  # each stored window's first mel frame, in the order stored
 
     def add(self, seek: int, states: np.ndarray) -> None:
         """A window's encoder output (1 or none, states, width) for the window starting at mel frame `seek`;
         states past the joined speech (the window's padding) are dropped."""
-        out = np.asarray(states, np.float32).reshape(-1, np.asarray(states).shape[-1])
+        out = np.asarray(states, np.float32)
+        out = out.reshape(-1, out.shape[-1])
+        self.windows.append(seek)
         if self.states is None:
             self.states = np.zeros((self.n_states, out.shape[1]), np.float32)
         first = seek // 2
@@ -91,8 +99,7 @@ class SpeechStates:
         index = index[self.filled[index]]
         if index.size < MIN_STATES:
             return None
-        x = self.states[index]
-        return np.concatenate([x.mean(0), x.std(0)]).astype(np.float32)
+        return pooled(self.states[index])
 
 
 def encode_speech(whisper, audio: np.ndarray, chunks: Sequence[dict] | None = None) -> SpeechStates:

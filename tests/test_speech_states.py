@@ -40,10 +40,17 @@ def test_the_recognisers_states_are_those_the_voice_would_encode(speech_video):
     assert [(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segments] == \
         [(round(s.start, 2), round(s.end, 2), s.text) for s in spans]
     own = encode_speech(asr, audio)
+    assert states.windows[0] == 0 and own.windows == [0]
+    # the recogniser's first window is the one encoded here; where its decoding stopped short of the end, it read the
+    # rest from a later window (how far it gets depends on the CPU's kernels), whose states replace these from there
+    later = states.windows[1] // 2 if len(states.windows) > 1 else states.n_states
+    assert later > 0 and states.filled.all()
+    np.testing.assert_allclose(states.states[:later], own.states[:later], atol=1e-4)
     for s in spans:
-        kept, encoded = states.pool(s.start, s.end), own.pool(s.start, s.end)
-        assert kept is not None and kept.shape == (2 * 384,)
-        np.testing.assert_allclose(kept, encoded, atol=1e-4)
+        kept = states.pool(s.start, s.end)
+        assert kept is not None and kept.shape == (2 * 384,) and np.isfinite(kept).all()
+        if len(states.windows) == 1:
+            np.testing.assert_allclose(kept, own.pool(s.start, s.end), atol=1e-4)
     assert transcribe_speech(asr, np.zeros(3 * SAMPLE_RATE, np.float32)) [0] == []
 
 
@@ -82,14 +89,18 @@ def test_the_pipeline_reuses_the_recognisers_states(speech_video, monkeypatch):
     monkeypatch.setattr(WhisperModel, "encode", lambda self, features: calls.append(1) or encode(self, features))
     analysis = analyzer.analyze(speech_video)
     assert analysis.utterances and all("audio" in u.modalities for u in analysis.utterances)
-    assert len(calls) == 1  # a 10 s clip: one window, encoded for the recogniser only
-    # the same model read with a recogniser it was not trained on encodes the speech itself, to the same answer
+    analysed = len(calls)
     audio = decode_audio(speech_video)
+    calls.clear()
+    transcribe(analyzer.asr, audio)
+    assert analysed == len(calls) >= 1  # the encoder ran for the recogniser's windows only, none for the voice
+    # the same model read with a recogniser it was not trained on encodes the speech itself, to the same answer
     proc = analyzer.processors["audio"]
-    spans = transcribe(analyzer.asr, audio)
-    np.testing.assert_allclose(np.stack(proc.read_recording(audio, spans)),
-                               np.stack(proc.read_recording(audio, spans, transcribe_speech(analyzer.asr, audio)[1])),
-                               atol=1e-4)
+    spans, kept = transcribe_speech(analyzer.asr, audio)
+    own = proc.read_recording(audio, spans)
+    assert all(v is not None and v.shape == (768,) for v in own)
+    if len(kept.windows) == 1:  # one window in both (see the test above for why a CPU may read a second)
+        np.testing.assert_allclose(np.stack(own), np.stack(proc.read_recording(audio, spans, kept)), atol=1e-4)
     # no speech heard: the fixed windows have no voice
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4 * SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
     assert proc.read_recording(tone, fixed_windows(4.0)) == [None]
