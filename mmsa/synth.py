@@ -27,7 +27,8 @@ def _run(cmd: list[str]) -> None:
 
 def speak(text: str, wav_path: str | os.PathLike, voice: str = "en-us", speed: int = 150, pitch: int = 50) -> Path:
     """Synthesise speech with espeak-ng into a WAV file."""
-    _run([_need("espeak-ng"), "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav_path), text])
+    # "--" ends the options: a line such as MELD's "-leg?" would otherwise be read as a flag and no file written
+    _run([_need("espeak-ng"), "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav_path), "--", text])
     return Path(wav_path)
 
 

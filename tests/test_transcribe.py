@@ -71,6 +71,14 @@ def test_translate_writes_german_speech_in_english_and_tiny_en_refuses_it(tmp_pa
     assert analysis.asr == "base, translated to English"
 
 
+def test_a_line_starting_with_a_dash_is_spoken_not_read_as_a_flag(tmp_path):
+    # MELD train has "-leg?": espeak-ng took it for an option and wrote nothing
+    from mmsa.media import decode_audio
+
+    audio = decode_audio(speak("-leg?", tmp_path / "dash.wav"))
+    assert len(audio) > 0.2 * 16000 and float(np.abs(audio).max()) > 0.05
+
+
 def test_short_segments_merge_and_long_ones_split():
     spans = [Span(0.0, 0.4, "Oh."), Span(0.5, 3.0, "I did not expect that."), Span(3.1, 33.1, " ".join(["word"] * 30))]
     shaped = shape_utterances(spans, duration=40.0, min_len=1.0, max_len=12.0)
