@@ -85,6 +85,27 @@ def test_text_only_meld_from_the_csv_alone(tmp_path, tiny_model_dir):
     assert trained.config.text_style == "asr"  # the saved model reads text as it was trained to
 
 
+def test_train_also_adds_a_second_csv_of_the_same_utterances(tmp_path, tiny_model_dir):
+    # MELD train as subtitled and as transcribed: the same ids, other words, both learned from
+    gold, heard = tmp_path / "gold" / "train_sent_emo.csv", tmp_path / "asr" / "asr_sent_emo.csv"
+    for p in (gold, heard):
+        p.parent.mkdir()
+        _text_only_meld_csv(p)
+    with open(heard, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(heard, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=MELD_HEADER)
+        w.writeheader()
+        w.writerows({**r, "Utterance": "so " + r["Utterance"].lower()} for r in rows)
+    out = tmp_path / "m"
+    assert train("--train", str(gold), "--train-also", str(heard), "--init-from", str(tiny_model_dir), "--text-only",
+                 "--epochs", "1", "--output-dir", str(out), "--cache-dir", str(tmp_path / "c")) == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["train"]["n"] == 14 and report["args"]["train_also"] == ["asr_sent_emo.csv"]
+    assert train("--train", str(gold), "--train-also", str(tmp_path / "none.csv"), "--init-from",
+                 str(tiny_model_dir), "--text-only", "--epochs", "1", "--output-dir", str(tmp_path / "n")) != 0
+
+
 def test_asr_style_text_is_written_as_whisper_writes_it():
     import dataclasses
 

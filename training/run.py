@@ -69,6 +69,10 @@ def prepare_data(args: argparse.Namespace, model) -> Splits:
     """Load both splits with the model's dialogue context and compute (or read cached) features."""
     context = model.config.dialogue_context
     train_ds = load_split(args.train, args.train_clips, args.text_only, context, args.encoding)
+    for extra in getattr(args, "train_also", None) or []:  # each read with its own dialogues' context
+        more = load_split(extra, None, True, context, args.encoding)
+        train_ds = Dataset(f"{train_ds.name}+{more.name}", train_ds.examples + more.examples,
+                           train_ds.skipped + more.skipped)
     dev_ds = load_split(args.dev, args.dev_clips, args.text_only, context, args.encoding) if args.dev else None
     featurizer = Featurizer(model, args.cache_dir)
     t = time.time()
@@ -260,6 +264,8 @@ PATH_ARGS = ("train", "dev", "train_clips", "dev_clips", "output_dir", "cache_di
 
 def _report(args: argparse.Namespace, data: Splits, state: dict) -> dict:
     recorded = {k: (portable_path(v) if k in PATH_ARGS and v else v) for k, v in vars(args).items()}
+    if recorded.get("train_also"):
+        recorded["train_also"] = [portable_path(v) for v in recorded["train_also"]]
 
     def split(ds: Dataset | None, feats: Features | None) -> dict:
         skipped = [s.split(":", 1)[0] for s in ds.skipped] if ds else []  # clip ids; reasons are in the log

@@ -26,6 +26,10 @@ def add_location_arguments(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data and outputs")
     d.add_argument("--train", help="train CSV (MELD or path,text,emotion,sentiment), or a folder holding one "
                                    "(default: $SM_CHANNEL_TRAIN)")
+    d.add_argument("--train-also", action="append", default=[], metavar="CSV",
+                   help="another train CSV read with --train, text only (repeatable): e.g. MELD train as the "
+                        "recogniser transcribes it (benchmarks.asr_gap's asr_sent_emo.csv), so the words learn from "
+                        "what the pipeline reads as well as from the subtitles")
     d.add_argument("--dev", help="dev CSV or folder, for early stopping and calibration (default: $SM_CHANNEL_DEV)")
     d.add_argument("--train-clips", help="clips folder for --train (MELD: train_splits)")
     d.add_argument("--dev-clips", help="clips folder for --dev (MELD: dev_splits_complete)")
