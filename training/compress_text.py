@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.compress_text", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a words model folder whose text encoder was fine-tuned")
-    p.add_argument("--rank", type=int, default=32, help="adapter rank (shipped size grows with it: 32 is ~5 MB "
-                                                        "in float16 for MiniLM)")
+    p.add_argument("--rank", type=int, default=32, help="adapter rank; the shipped file grows with it (MiniLM: "
+                                                        "rank 8 1.8 MB, 16 3.1 MB, 32 5.8 MB, or 2.9 MB in float16)")
     p.add_argument("--dev", required=True, help="dev CSV (MELD layout): temperatures and the figures")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--backbone", help="the packaged text encoder folder (default: the packaged MiniLM)")
