@@ -283,6 +283,7 @@ def main() -> int:
                                          + ["--output-dir", str(face_run)]) != 0:
         return 1
     voice_metrics = json.loads((voice_run / "metrics.json").read_text())
+    voice_report = json.loads((voice_run / "training_report.json").read_text())
     face_metrics = json.loads((face_run / "metrics.json").read_text())
 
     # 4. the fused starter; 5. its weights from data unlike each branch's training data, and familiarity
@@ -320,7 +321,8 @@ def main() -> int:
                              n=text_reliability["n"], accuracy=text_reliability["emotion"]["accuracy"],
                              macro_f1=text_reliability["emotion"]["macro_f1"], weight=weights["text"],
                              ece=f"{text_ece[0]:.3f} -> {text_ece[1]:.3f}", check=starter.config.branch_validation["text"]),
-        "voice": dict(data="RAVDESS 01-20, EmoDB, TurEV-DB, out-of-fold (folds by speaker; 4 classes)",
+        "voice": dict(data="RAVDESS 01-20, EmoDB, TurEV-DB, "
+                           + voice_report.get("calibrated_on", "out-of-fold (folds by speaker)") + " (4 classes)",
                       n=voice_metrics["n"], accuracy=voice_metrics["accuracy"],
                       macro_f1=voice_metrics["macro_f1"], weight=weights["audio"],
                       ece=f"{voice_metrics['calibration']['ece_before']:.3f} -> "

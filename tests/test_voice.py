@@ -216,6 +216,7 @@ def test_training_voice_end_to_end_on_generated_corpora(tmp_path):
     # the temperature is fitted on every clip as read by the model that never heard its corpus (equal corpora: the
     # pooled accuracy is the mean), not on the by-speaker folds
     assert metrics["n"] == 48 and metrics["accuracy"] == pytest.approx(shipped["mean"]["accuracy"], abs=1e-3)
+    assert json.loads((out / "training_report.json").read_text())["calibrated_on"].startswith("leave-one-corpus-out")
     model = MultimodalSentimentModel.from_pretrained(str(out))
     c = model.config
     assert c.branch_classes == {"audio": "voice4"} and c.whisper_encoder == "tiny.en"

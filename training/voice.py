@@ -72,6 +72,8 @@ TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training cli
 # (clips in a recording, share of the clips in recordings of that size) when states are made from recordings
 RECORDING_SIZES = ((1, 0.15), (3, 0.2), (10, 0.3), (30, 0.35))
 LATE_ROWS = ("base+egemaps",)  # comparison rows added after the shipped voice was chosen (see main)
+# what metrics.json's figures and the temperature come from (scripts/build_starter.py shows it on the card)
+CALIBRATED_ON = "leave-one-corpus-out: each corpus read by a voice that never heard it"
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
 PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
 
@@ -462,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
               "encoder": f"Whisper {args.encoder} (CTranslate2 int8, faster-whisper), states pooled by mean and std",
               "context": labels[args.context],
               "leave_one_corpus_out": comparison, "by_speaker": in_domain,
+              "calibrated_on": CALIBRATED_ON,
               "args": {k: str(v) for k, v in vars(args).items() if k not in ("ravdess", "emodb", "turev")}}
     # the temperature is fitted where the voice is used: on voices and studios it never heard (each corpus read by
     # the model trained on the others), not out-of-fold by speaker (0.74 on RAVDESS against 0.47 across corpora:
