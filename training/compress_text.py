@@ -29,7 +29,6 @@ import torch
 
 from .data import DataError
 
-logger = logging.getLogger("mmsa.training")
 BACKBONE = "text_encoder.backbone."
 
 
@@ -45,10 +44,11 @@ def compressed(teacher, rank: int, packaged: dict[str, torch.Tensor]):
     student.text_encoder.backbone.load_state_dict(packaged, strict=True)
     tuned = teacher.state_dict()
     state = student.state_dict()
-    head = {k: tuned[k] for k in state if not k.startswith(BACKBONE) and ".lora." not in k}
-    missing = sorted(k for k in state if not k.startswith(BACKBONE) and ".lora." not in k and k not in tuned)
+    wanted = [k for k in state if not k.startswith(BACKBONE) and ".lora." not in k]
+    missing = sorted(k for k in wanted if k not in tuned)
     if missing:
-        raise DataError(f"the teacher lacks {missing[:3]}: it is not a words model of the same layout")
+        raise DataError(f"the model lacks {missing[:3]}: it is not a words model of this layout")
+    head = {k: tuned[k] for k in wanted}
     student.load_state_dict({**state, **head}, strict=True)
     kept = total = 0.0
     adapted = set()
@@ -114,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         packaged = AutoModel.from_pretrained(str(source)).state_dict()
         student, report = compressed(teacher, args.rank, packaged)
         dev = load_split(args.dev, None, True, c.dialogue_context)
-    except (DataError, OSError, RuntimeError) as e:  # RuntimeError: a backbone of another shape
+    except (DataError, OSError, ValueError) as e:  # ValueError: a folder transformers cannot read as a model
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:  # torch's list of mismatched weights: its first line names the problem
+        print(f"error: the backbone is not the one the model was fine-tuned from (give its folder with --backbone): "
+              f"{str(e).splitlines()[-1].strip()[:200]}", file=sys.stderr)
         return 1
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
