@@ -51,6 +51,10 @@ def test_a_change_within_the_rank_is_carried_exactly():
                            packaged["encoder.layer.0.attention.self.query.weight"])
         assert report["change_kept"] == pytest.approx(1.0, abs=1e-4) if exact else report["change_kept"] < 0.95
         assert 0 < report["change_left_as_packaged"] < 0.2  # the LayerNorms' small move stays behind
+    from training.data import DataError
+
+    with pytest.raises(DataError, match="give at most 32"):  # the tiny encoder's layers are 32 wide
+        compressed(teacher, 64, packaged)
     with pytest.raises(RuntimeError, match="size mismatch"):  # another backbone: the command says so
         compressed(teacher, 2, {**packaged, "pooler.dense.weight": torch.zeros(1)})
     student, _ = compressed(teacher, 2, packaged)

@@ -50,6 +50,10 @@ def compressed(teacher, rank: int, packaged: dict[str, torch.Tensor]):
         raise DataError(f"the model lacks {missing[:3]}: it is not a words model of this layout")
     head = {k: tuned[k] for k in wanted}
     student.load_state_dict({**state, **head}, strict=True)
+    narrowest = min(min(layer.weight.shape) for _, layer, _ in student.text_encoder._adapted)
+    if rank > narrowest:  # a layer's change has no more directions than its narrower side
+        raise DataError(f"--rank {rank} is more than the narrowest adapted layer's {narrowest} dimensions; "
+                        f"give at most {narrowest}")
     kept = total = 0.0
     adapted = set()
     with torch.no_grad():
