@@ -27,13 +27,16 @@ def _figures(out: str) -> list[tuple[float, float, float]]:
     return [tuple(float(v) for v in m) for m in re.findall(r": (\d\.\d{3}) / (\d\.\d{3}) / (\d\.\d{3})", out)]
 
 
-def test_scores_match_the_evaluator_and_a_model_averaged_with_itself_is_unchanged(dev_rows, capsys, tiny_model_dir):
+def test_scores_match_the_evaluator_and_a_model_averaged_with_itself_is_unchanged(dev_rows, capsys):
+    import torch
+
     from benchmarks.text_ensemble import main
     from mmsa.model import MultimodalSentimentModel, load_model
     from training.evaluate import evaluate
 
     # a second, different words model: the tiny preset's words branch alone, saved as a folder
     other = dev_rows.parent / "tiny-text"
+    torch.manual_seed(0)
     MultimodalSentimentModel.tiny(modalities=["text"]).save_pretrained(str(other))
     assert main(["--model", "starter-text", "--model", "starter-text", "--model", str(other),
                  "--csv", str(dev_rows)]) == 0
