@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         model.eval()
         shown.append(label)
         for path in args.csv:
-            log_probs[label, path], truth[path] = pair_log_probs(model, path)
+            try:
+                log_probs[label, path], truth[path] = pair_log_probs(model, path)
+            except ValueError as e:  # training.data.DataError among them: a CSV that is not a labelled split
+                parser.error(f"--csv {path}: {e}")
 
     print("emotion weighted F1 / macro F1 / sentiment weighted F1, members' pair log-probabilities averaged\n")
     for k in range(1, len(shown) + 1):

@@ -59,6 +59,12 @@ def test_bad_inputs_are_named(dev_rows, tiny_model_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--model", "starter-text", "--csv", str(dev_rows.parent / "missing.csv")])
     assert e.value.code == 2 and "--csv" in capsys.readouterr().err
+    unlabelled = dev_rows.parent / "unlabelled.csv"
+    unlabelled.write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit) as e:
+        main(["--model", "starter-text", "--csv", str(unlabelled)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "unlabelled.csv: expected columns" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as e:
         main(["--model", str(tiny_model_dir), "--csv", str(dev_rows)])
     err = capsys.readouterr().err
