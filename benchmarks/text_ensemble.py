@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmsa.model import ModelNotFoundError, load_model
 
     shown, log_probs, truth = [], {}, {}
-    for name in args.model:
+    for i, name in enumerate(args.model):
         try:
             model, label = load_model(name)
         except ModelNotFoundError as e:
@@ -71,19 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         shown.append(label)
         for path in args.csv:
             try:
-                log_probs[label, path], truth[path] = pair_log_probs(model, path)
+                log_probs[i, path], truth[path] = pair_log_probs(model, path)  # by position: names may repeat
             except ValueError as e:  # training.data.DataError among them: a CSV that is not a labelled split
                 parser.error(f"--csv {path}: {e}")
 
     print("emotion weighted F1 / macro F1 / sentiment weighted F1, members' pair log-probabilities averaged\n")
     for k in range(1, len(shown) + 1):
-        for combo in itertools.combinations(shown, k):
+        for combo in itertools.combinations(range(len(shown)), k):
             cells = []
             for path in args.csv:
-                m = ensemble_metrics([log_probs[name, path] for name in combo], truth[path])
+                m = ensemble_metrics([log_probs[i, path] for i in combo], truth[path])
                 cells.append(f"{Path(path).name}: {m['emotion']['weighted_f1']:.3f} / {m['emotion']['macro_f1']:.3f}"
                              f" / {m['sentiment']['weighted_f1']:.3f}")
-            print(f"{' + '.join(combo)}  ({k}x the words' cost)\n    " + "\n    ".join(cells))
+            print(f"{' + '.join(shown[i] for i in combo)}  ({k}x the words' cost)\n    " + "\n    ".join(cells))
     return 0
 
 
