@@ -88,7 +88,11 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
          "- hyperparameters: " + ", ".join(f"`{k}={args[k]}`" for k in (
              "preset", "modalities", "text_trainable_layers", "text_lora_rank", "dialogue_context", "epochs", "batch_size", "lr",
              "backbone_lr", "weight_decay", "class_weighting", "label_smoothing", "modality_dropout", "seed")
-             if k in args)])
+             if k in args)]
+        + ([f"- also learned from a teacher's probabilities (knowledge distillation, training.distill): "
+            f"`soft_labels={args['soft_labels']}`, `distill_weight={args.get('distill_weight')}`, "
+            f"`distill_temperature={args.get('distill_temperature')}`; the teacher's own card names its backbone "
+            f"and data"] if args.get("soft_labels") else []))
     if "video" not in cfg.modalities:
         video = "—"
     elif cfg.video_backbone == "face_cnn":

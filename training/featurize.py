@@ -94,6 +94,10 @@ class Features:
     present: dict[str, torch.Tensor] = field(default_factory=dict)
     emotion: torch.Tensor | None = None
     sentiment: torch.Tensor | None = None
+    # a teacher's probabilities (training.distill): (n, 7), (n, 3), and which examples have them
+    soft_emotion: torch.Tensor | None = None
+    soft_sentiment: torch.Tensor | None = None
+    has_soft: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.examples)

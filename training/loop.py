@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from mmsa.model import MultimodalSentimentModel
 from mmsa.processors import batch_inputs, processors_for
 
+from .distill import distillation_loss
 from .featurize import Features
 
 
@@ -41,6 +42,8 @@ class Collator:
                 drop = torch.rand(len(idx)) < self.modality_dropout
                 batch["present"][m] = mask & ~drop
         batch["emotion"], batch["sentiment"] = f.emotion[i], f.sentiment[i]
+        if f.has_soft is not None:
+            batch.update(soft_emotion=f.soft_emotion[i], soft_sentiment=f.soft_sentiment[i], has_soft=f.has_soft[i])
         return batch
 
 
@@ -51,16 +54,22 @@ def make_loader(feats: Features, model, batch_size: int, shuffle: bool, modality
                       collate_fn=Collator(feats, model, modality_dropout), drop_last=False)
 
 
+TARGETS = ("emotion", "sentiment", "soft_emotion", "soft_sentiment", "has_soft")
+
+
 def model_inputs(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k not in ("emotion", "sentiment")}
+    return {k: v for k, v in batch.items() if k not in TARGETS}
 
 
 def loss_fn(out, batch: dict, emotion_weight: torch.Tensor | None, sentiment_weight: torch.Tensor | None,
-            label_smoothing: float, aux_weight: float) -> torch.Tensor:
+            label_smoothing: float, aux_weight: float, distill_weight: float = 0.0,
+            distill_temperature: float = 1.0) -> torch.Tensor:
     ce = torch.nn.functional.cross_entropy
     e, s = batch["emotion"], batch["sentiment"]
     loss = ce(out.emotion_logits, e, weight=emotion_weight, label_smoothing=label_smoothing) + \
         ce(out.sentiment_logits, s, weight=sentiment_weight, label_smoothing=label_smoothing)
+    if distill_weight > 0 and "has_soft" in batch:
+        loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(out, batch, distill_temperature)
     # each branch's own heads learn from the samples that have that branch ("which modality said what")
     for m, heads in out.modality_logits.items():
         mask = out.present[m]

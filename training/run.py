@@ -23,6 +23,7 @@ from mmsa.labels import TASKS
 from .calibration import expected_calibration_error, fit_temperature
 from .data import Dataset, load_split
 from .featurize import Featurizer, Features
+from .distill import attach_soft_labels, read_soft_labels
 from .loop import class_weights, loss_fn, make_loader, model_inputs, predict_logits, seed_everything
 from .metrics import evaluate_logits, save_confusion_matrices
 
@@ -85,6 +86,11 @@ def prepare_data(args: argparse.Namespace, model) -> Splits:
         raise ValueError("no usable training examples (every clip was unreadable?)")
     if dev_f is not None and len(dev_f) == 0:
         raise ValueError("no usable dev examples (every clip was unreadable?)")
+    if args.soft_labels:
+        style = model.config.text_style
+        found = attach_soft_labels(train_f, read_soft_labels(args.soft_labels, style), style, "train")
+        logger.info("soft labels: %d of %d train texts (distillation weight %.2f, temperature %.1f)", found,
+                    len(train_f), args.distill_weight, args.distill_temperature)
     return Splits(train_ds, dev_ds, train_f, dev_f, seconds)
 
 
@@ -106,7 +112,8 @@ def train_epoch(model, loader, optimizer, scheduler, accelerator, weights: dict,
     bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, disable=not accelerator.is_local_main_process)
     for batch in bar:
         out = model(**model_inputs(batch))
-        loss = loss_fn(out, batch, weights["emotion"], weights["sentiment"], args.label_smoothing, args.aux_weight)
+        loss = loss_fn(out, batch, weights["emotion"], weights["sentiment"], args.label_smoothing, args.aux_weight,
+                       args.distill_weight if args.soft_labels else 0.0, args.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -259,7 +266,8 @@ def portable_path(value) -> str:
         return p.name
 
 
-PATH_ARGS = ("train", "dev", "train_clips", "dev_clips", "output_dir", "cache_dir", "checkpoint_dir", "init_from")
+PATH_ARGS = ("train", "dev", "train_clips", "dev_clips", "output_dir", "cache_dir", "checkpoint_dir", "init_from",
+             "soft_labels")
 
 
 def _report(args: argparse.Namespace, data: Splits, state: dict) -> dict:

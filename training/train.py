@@ -30,6 +30,9 @@ def add_location_arguments(p: argparse.ArgumentParser) -> None:
                    help="another train CSV read with --train, text only (repeatable): e.g. MELD train as the "
                         "recogniser transcribes it (benchmarks.asr_gap's asr_sent_emo.csv), so the words learn from "
                         "what the pipeline reads as well as from the subtitles")
+    d.add_argument("--soft-labels", metavar="CSV",
+                   help="a teacher's probabilities for the training texts (python -m training.teacher): the words "
+                        "learn from them as well as from the gold labels (knowledge distillation)")
     d.add_argument("--dev", help="dev CSV or folder, for early stopping and calibration (default: $SM_CHANNEL_DEV)")
     d.add_argument("--train-clips", help="clips folder for --train (MELD: train_splits)")
     d.add_argument("--dev-clips", help="clips folder for --dev (MELD: dev_splits_complete)")
@@ -77,6 +80,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--patience", type=int, default=3, help="epochs without dev improvement before stopping")
     o.add_argument("--select-metric", choices=["emotion", "sentiment", "mean"], default="mean",
                    help="dev weighted F1 used for early stopping")
+    o.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --soft-labels: share of the loss given to the teacher's probabilities")
+    o.add_argument("--distill-temperature", type=float, default=2.0,
+                   help="with --soft-labels: temperature both distributions are softened by")
     o.add_argument("--seed", type=int, default=42)
     o.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling on dev")
 
@@ -108,6 +115,8 @@ def check_values(args: argparse.Namespace) -> None:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be > 0")
     if not 0 <= args.label_smoothing < 1 or not 0 <= args.modality_dropout < 1:
         raise SystemExit("error: --label-smoothing and --modality-dropout must be in [0, 1)")
+    if not 0 <= args.distill_weight <= 1 or not args.distill_temperature > 0:
+        raise SystemExit("error: --distill-weight must be in [0, 1] and --distill-temperature > 0")
 
 
 def resolve_paths(args: argparse.Namespace) -> None:
