@@ -189,3 +189,32 @@ def test_teacher_writes_soft_labels_for_every_written_form(tmp_path, tiny_encode
     assert teacher(["--backbone", str(tmp_path / "missing"), "--train", str(gold), "--output-dir", str(out)]) == 1
     err = capsys.readouterr().err
     assert "could not be loaded as a text encoder" in err and str(tmp_path) not in err and "Traceback" not in err
+
+
+def test_words_models_already_trained_teach_as_an_ensemble(tmp_path, tiny_model_dir, minilm_dir, capsys):
+    from mmsa.model import MultimodalSentimentModel
+    from training.distill import read_soft_labels
+    from training.teacher import EnsembleReader, load_members
+    from training.teacher import main as teacher
+
+    torch.manual_seed(0)
+    words = tmp_path / "words"
+    MultimodalSentimentModel.from_preset("cpu", text_backbone=minilm_dir, pretrained=False, modalities=["text"],
+                                         text_style="asr").save_pretrained(str(words))
+    gold = _meld_csv(tmp_path / "gold" / "train_sent_emo.csv")
+    out = tmp_path / "ens"
+    assert teacher(["--model", str(words), "--model", str(words), "--train", str(gold), "--dev", str(gold),
+                    "--output-dir", str(out)]) == 0
+    table = read_soft_labels(out / "soft_labels.csv", "asr")
+    assert len(table) == 7
+    # a model averaged with itself teaches what it answers alone: its pair probabilities' marginals
+    texts = sorted(table)
+    emo, sent = EnsembleReader(load_members([str(words)]))(texts)
+    assert np.allclose(np.stack([table[t][0] for t in texts]), emo, atol=1e-4)
+    assert np.allclose(np.stack([table[t][1] for t in texts]), sent, atol=1e-4)
+    assert "`words`" in (out / "README.md").read_text() and json.loads((out / "metrics.json").read_text())
+
+    capsys.readouterr()
+    assert teacher(["--model", str(tiny_model_dir), "--train", str(gold), "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not a words-only model" in err and str(tmp_path) not in err

@@ -11,6 +11,11 @@ Dialogue_ID/Utterance_ID, or a generic CSV's row) are one utterance written two 
 transcribed: each epoch reads every utterance once, in one of its forms drawn at random, so a second form costs
 no extra time. The teacher is only needed at training time and is not saved (pass --save-model to keep it): its
 soft_labels.csv, metrics.json and README.md are written to --output-dir.
+
+Or let words models already trained teach, their calibrated answers averaged (an ensemble, distilled into one
+model of one model's cost):
+
+    python -m training.teacher --model starter-text --model runs/text-asr --train ... --train-also ... --output-dir DIR
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ logger = logging.getLogger("mmsa.training")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.teacher", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backbone", required=True, help="Hub id or folder of a transformers text encoder")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--backbone", help="Hub id or folder of a transformers text encoder, fine-tuned here")
+    who.add_argument("--model", action="append", metavar="MODEL",
+                     help="instead, an mmsa words model already trained (starter-text, a folder or a Hub id) that "
+                          "teaches as it is; repeat it to average several (an ensemble distilled into one model)")
     p.add_argument("--train", required=True, help="train CSV (MELD or path,text,emotion,sentiment)")
     p.add_argument("--train-also", action="append", default=[], metavar="CSV",
                    help="the same utterances written another way (e.g. transcribed; repeatable)")
@@ -119,6 +128,49 @@ class Reader:
         return emo, sent
 
 
+class EnsembleReader:
+    """The members' calibrated pair log-probabilities averaged, as benchmarks.text_ensemble scores them, read back
+    as emotion and sentiment probabilities (the pairs' marginals, so the allowed pairs shape them)."""
+
+    def __init__(self, members: list):
+        self.members = members
+
+    @torch.inference_mode()
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from mmsa.fusion import marginals, pairs_from_heads
+
+        from .data import Dataset, Example
+        from .featurize import Featurizer
+        from .loop import make_loader, predict_logits
+
+        ds = Dataset("texts", [Example(uid=f"t{i}", text=t, emotion=0, sentiment=0) for i, t in enumerate(texts)])
+        pairs = []
+        for model in self.members:
+            pred = predict_logits(model, make_loader(Featurizer(model, None)(ds, "teacher"), model, 64, shuffle=False))
+            log_e = torch.log_softmax(torch.as_tensor(pred["emotion_logits"]).float() / model.config.emotion_temperature, -1)
+            log_s = torch.log_softmax(torch.as_tensor(pred["sentiment_logits"]).float()
+                                      / model.config.sentiment_temperature, -1)
+            pairs.append(pairs_from_heads(log_e, log_s))
+        log_e, log_s = marginals(torch.log_softmax(torch.stack(pairs).mean(0), -1))
+        return log_e.exp().numpy(), log_s.exp().numpy()
+
+
+def load_members(names: list[str]) -> list:
+    from mmsa.model import ModelNotFoundError, load_model
+
+    members = []
+    for name in names:
+        try:
+            model, _ = load_model(name)
+        except ModelNotFoundError as e:
+            raise ValueError(f"--model {Path(name).name!r}: {e}") from None
+        if model.config.modalities != ["text"] or model.config.fusion == "late" or model.config.dialogue_context:
+            raise ValueError(f"--model {Path(name).name!r}: not a words-only model that reads one utterance at a time "
+                             "(train one with training.train --text-only --modalities text)")
+        members.append(model.eval())
+    return members
+
+
 def train(model: Teacher, reader: Reader, items: list[tuple[list[str], int, int]], args) -> None:
     rng = np.random.default_rng(args.seed)
     steps = max(1, int(math.ceil(len(items) / args.batch_size * args.epochs)))
@@ -176,12 +228,20 @@ def write_card(path: Path, args, metrics: dict, n_utterances: int, n_texts: int)
     data = ", ".join(portable_path(p) for p in [args.train, *args.train_also])
     rows = "\n".join(f"| {name} | {m['n']} | {m['emotion_weighted_f1']:.3f} | {m['emotion_macro_f1']:.3f} | "
                      f"{m['sentiment_weighted_f1']:.3f} |" for name, m in metrics.items())
+    if args.model:
+        who = (f"The mmsa words model(s) {', '.join(f'`{Path(m).name}`' for m in args.model)} as trained, their "
+               "calibrated answers averaged; their cards name their data and licences, which apply to these "
+               "probabilities and to a model distilled from them.")
+        recipe = ""
+    else:
+        who = (f"Backbone `{Path(args.backbone).name}`, every weight fine-tuned; its licence, and the training "
+               "data's, apply to these probabilities and to a model distilled from them.")
+        recipe = (f"- recipe: {args.epochs} epoch(s), lr {args.lr}, batch {args.batch_size}, max {args.max_length} "
+                  f"tokens, seed {args.seed}\n")
     path.write_text(
-        f"# Teacher soft labels\n\nBackbone `{Path(args.backbone).name}`, every weight fine-tuned; its licence, and "
-        f"the training data's, apply to these probabilities and to a model distilled from them.\n\n"
-        f"- data: {data} ({n_utterances} utterances, {n_texts} distinct texts, {args.text_style} style)\n"
-        f"- recipe: {args.epochs} epoch(s), lr {args.lr}, batch {args.batch_size}, max {args.max_length} tokens, "
-        f"seed {args.seed}\n\n| scored on | n | emotion wF1 | emotion macro F1 | sentiment wF1 |\n|---|---|---|---|---|\n"
+        f"# Teacher soft labels\n\n{who}\n\n"
+        f"- texts: {data} ({n_utterances} utterances, {n_texts} distinct texts, {args.text_style} style)\n{recipe}"
+        f"\n| scored on | n | emotion wF1 | emotion macro F1 | sentiment wF1 |\n|---|---|---|---|---|\n"
         f"{rows}\n", encoding="utf-8")
 
 
@@ -191,11 +251,14 @@ def run(args) -> Path:
     items = utterances(args.train, args.train_also, args.text_style)
     if not items:
         raise DataError("the training CSVs hold no text to learn from")
-    tokenizer, encoder = load_backbone(args.backbone)
-    model = Teacher(encoder)
-    reader = Reader(model, tokenizer, args.max_length)
     logger.info("teacher: %d utterances, %d written forms", len(items), sum(len(it[0]) for it in items))
-    train(model, reader, items, args)
+    if args.model:
+        model, reader = None, EnsembleReader(load_members(args.model))
+    else:
+        tokenizer, encoder = load_backbone(args.backbone)
+        model = Teacher(encoder)
+        reader = Reader(model, tokenizer, args.max_length)
+        train(model, reader, items, args)
     metrics = {Path(loc).stem: score(reader, loc, args.text_style) for loc in ([args.dev] if args.dev else [])
                + args.dev_also}
     for name, m in metrics.items():
@@ -207,7 +270,7 @@ def run(args) -> Path:
     write_soft_labels(out / "soft_labels.csv", texts, emo, sent)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     write_card(out / "README.md", args, metrics, len(items), len(texts))
-    if args.save_model:
+    if args.save_model and model is not None:
         torch.save(model.state_dict(), out / "teacher.pt")
         tokenizer.save_pretrained(out / "tokenizer")
     return out
