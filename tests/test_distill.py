@@ -110,8 +110,10 @@ def _predict(folder: Path, csv_path: Path) -> list[str]:
 
 
 def test_soft_label_csv_errors_name_the_line_and_the_fix(tmp_path, tiny_model_dir, capsys):
+    from mmsa.features import normalize_text
     from training.data import DataError
-    from training.distill import read_soft_labels
+    from training.distill import attach_soft_labels, read_soft_labels
+    from training.featurize import Features
 
     good = [*_one_hot(7, 0), *_one_hot(3, 0)]
     cases = {
@@ -130,7 +132,14 @@ def test_soft_label_csv_errors_name_the_line_and_the_fix(tmp_path, tiny_model_di
             read_soft_labels(path, "asr")
     # texts match after the student's style: the CSV's spelling of punctuation and case does not matter
     table = read_soft_labels(_soft_csv(tmp_path / "ok.csv", [["Wow, I did NOT expect that!", *good]]), "asr")
-    assert list(table) == ["wow, i did not expect that."] and np.allclose(table["wow, i did not expect that."][0], good[:7])
+    assert np.allclose(table["wow, i did not expect that."][0], good[:7])
+    # a text the teacher wrote in the student's style is found even where writing that style twice changes it
+    raw = "Well ah, ........y'know."
+    once = normalize_text(raw, "asr")
+    assert normalize_text(once, "asr") != once
+    table = read_soft_labels(_soft_csv(tmp_path / "styled.csv", [[once, *good]]), "asr")
+    feats = Features(examples=[None], texts=[raw], contexts=[""])
+    assert attach_soft_labels(feats, table, "asr", "train") == 1 and bool(feats.has_soft[0])
 
     gold = _meld_csv(tmp_path / "train_sent_emo.csv")
     common = ["--train", str(gold), "--init-from", str(tiny_model_dir), "--text-only", "--epochs", "1",

@@ -55,7 +55,11 @@ def read_soft_labels(path: str | os.PathLike, style: str) -> dict[str, tuple[np.
             if not np.all(np.isfinite(p)) or (p < 0).any() or abs(float(p.sum()) - 1) > SUM_TOLERANCE:
                 raise DataError(f"{name}, line {i}: the {what} probabilities must be >= 0 and sum to 1 "
                                 f"(they sum to {float(p.sum()):.3f})")
-        table[normalize_text(row["text"], style)] = (e / e.sum(), s / s.sum())
+        probs = (e / e.sum(), s / s.sum())
+        # as written (training.teacher writes texts already in the student's style, and writing "asr" style twice
+        # can change a text again: "ah, ....y'know" -> "ah,.y'know" -> "ah,y'know"), and in the student's style
+        table.setdefault(row["text"], probs)
+        table.setdefault(normalize_text(row["text"], style), probs)
     return table
 
 
