@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # the text recipe: MiniLM with rank-8 adapters (its 22.7M weights stay as packaged, so the shipped file stays ~2 MB),
 # reading text as the speech recogniser writes it, square-root class weights, label smoothing; chosen on MELD dev
-# and on MELD dev as transcribed (benchmarks/asr_gap.py) over balanced weights and over two turns of context
-TEXT_FLAGS = ["--modalities", "text", "--text-lora-rank", "8", "--text-style", "asr", "--epochs", "6",
+# and on MELD dev as transcribed (benchmarks/asr_gap.py) over balanced weights and over two turns of context.
+# --text-also (MELD train's transcripts beside its subtitles: twice the data, so 3 epochs, not 6) and
+# --text-soft-labels (a teacher's answers, training.teacher) give the distilled recipe of README "The words"
+TEXT_FLAGS = ["--modalities", "text", "--text-lora-rank", "8", "--text-style", "asr",
               "--patience", "2", "--batch-size", "32", "--lr", "1e-3", "--select-metric", "emotion",
               "--class-weighting", "sqrt", "--label-smoothing", "0.1", "--seed", "42"]
 
@@ -177,6 +179,10 @@ def main() -> int:
     parser.add_argument("--voice-run", help="skip training the voice branch: use this finished run")
     parser.add_argument("--face-run", help="skip training the face branch: use this finished run ('starter': the "
                         "shipped starter's face, measured again on its FER2013 validation split, --fer)")
+    parser.add_argument("--text-also", metavar="CSV", help="MELD train as the recogniser transcribes it "
+                        "(benchmarks.asr_gap's asr_sent_emo.csv), learned from beside the subtitles")
+    parser.add_argument("--text-soft-labels", metavar="CSV", help="a teacher's probabilities for the training texts "
+                        "(training.teacher), learned from beside the gold labels")
     parser.add_argument("--text-only", action="store_true", help="rebuild starter-text only")
     parser.add_argument("--asr-dev", help="MELD dev as the speech recogniser hears it (asr_sent_emo.csv written by "
                         "benchmarks.asr_gap): the words' fusion weight is their accuracy on what users get")
@@ -220,8 +226,10 @@ def main() -> int:
     if not args.text_run:
         from training.train import main as train
 
+        extra = (["--train-also", args.text_also] if args.text_also else []) + \
+            (["--soft-labels", args.text_soft_labels] if args.text_soft_labels else [])
         rc = train(["--train", str(meld / "train_sent_emo.csv"), "--dev", dev_csv, "--text-only",
-                    "--output-dir", str(text_run), *TEXT_FLAGS])
+                    "--output-dir", str(text_run), *TEXT_FLAGS, "--epochs", "3" if args.text_also else "6", *extra])
         if rc != 0:
             return rc
     text_metrics = json.loads((text_run / "metrics.json").read_text())
