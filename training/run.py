@@ -22,8 +22,8 @@ from mmsa.labels import TASKS
 
 from .calibration import expected_calibration_error, fit_temperature
 from .data import Dataset, load_split
-from .featurize import Featurizer, Features
 from .distill import attach_soft_labels, read_soft_labels
+from .featurize import Featurizer, Features
 from .loop import class_weights, loss_fn, make_loader, model_inputs, predict_logits, seed_everything
 from .metrics import evaluate_logits, save_confusion_matrices
 
