@@ -20,19 +20,10 @@ import benchmarks.common  # noqa: F401  (sets the offline defaults)
 
 def pair_log_probs(model, csv_path: str):
     """(calibrated pair log-probabilities (n, 8), true labels {"emotion", "sentiment"}) of a two-head words model."""
-    import torch
-
-    from mmsa.fusion import pairs_from_heads
     from training.data import load_split
-    from training.featurize import Featurizer
-    from training.loop import make_loader, predict_logits
+    from training.teacher import calibrated_pair_log_probs
 
-    ds = load_split(csv_path, None, True, model.config.dialogue_context)
-    pred = predict_logits(model, make_loader(Featurizer(model, None)(ds, "eval"), model, 64, shuffle=False))
-    log_e = torch.log_softmax(torch.as_tensor(pred["emotion_logits"]).float() / model.config.emotion_temperature, -1)
-    log_s = torch.log_softmax(torch.as_tensor(pred["sentiment_logits"]).float() / model.config.sentiment_temperature,
-                              -1)
-    return pairs_from_heads(log_e, log_s), {t: pred[t] for t in ("emotion", "sentiment")}
+    return calibrated_pair_log_probs(model, load_split(csv_path, None, True, model.config.dialogue_context))
 
 
 def ensemble_metrics(members: list, truth: dict) -> dict:

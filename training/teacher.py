@@ -128,6 +128,20 @@ class Reader:
         return emo, sent
 
 
+def calibrated_pair_log_probs(model, dataset) -> tuple[torch.Tensor, dict]:
+    """A two-head words model's calibrated pair log-probabilities (n, 8) on a dataset, and its true labels."""
+    from mmsa.fusion import pairs_from_heads
+
+    from .featurize import Featurizer
+    from .loop import make_loader, predict_logits
+
+    pred = predict_logits(model, make_loader(Featurizer(model, None)(dataset, "eval"), model, 64, shuffle=False))
+    log_e = torch.log_softmax(torch.as_tensor(pred["emotion_logits"]).float() / model.config.emotion_temperature, -1)
+    log_s = torch.log_softmax(torch.as_tensor(pred["sentiment_logits"]).float() / model.config.sentiment_temperature,
+                              -1)
+    return pairs_from_heads(log_e, log_s), {t: pred[t] for t in ("emotion", "sentiment")}
+
+
 class EnsembleReader:
     """The members' calibrated pair log-probabilities averaged, as benchmarks.text_ensemble scores them, read back
     as emotion and sentiment probabilities (the pairs' marginals, so the allowed pairs shape them)."""
@@ -137,20 +151,12 @@ class EnsembleReader:
 
     @torch.inference_mode()
     def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        from mmsa.fusion import marginals, pairs_from_heads
+        from mmsa.fusion import marginals
 
         from .data import Dataset, Example
-        from .featurize import Featurizer
-        from .loop import make_loader, predict_logits
 
         ds = Dataset("texts", [Example(uid=f"t{i}", text=t, emotion=0, sentiment=0) for i, t in enumerate(texts)])
-        pairs = []
-        for model in self.members:
-            pred = predict_logits(model, make_loader(Featurizer(model, None)(ds, "teacher"), model, 64, shuffle=False))
-            log_e = torch.log_softmax(torch.as_tensor(pred["emotion_logits"]).float() / model.config.emotion_temperature, -1)
-            log_s = torch.log_softmax(torch.as_tensor(pred["sentiment_logits"]).float()
-                                      / model.config.sentiment_temperature, -1)
-            pairs.append(pairs_from_heads(log_e, log_s))
+        pairs = [calibrated_pair_log_probs(model, ds)[0] for model in self.members]
         log_e, log_s = marginals(torch.log_softmax(torch.stack(pairs).mean(0), -1))
         return log_e.exp().numpy(), log_s.exp().numpy()
 
