@@ -32,6 +32,11 @@ ASR_CSV = "asr_sent_emo.csv"
 AUDIO_DIR = "audio"  # OUT/audio/<Sr No.>.wav: the spoken utterances
 
 
+def voice_of(i: int, voices: list[str]) -> str:
+    """The espeak-ng voice that speaks row i: taken in turn, so each voice is one speaker (benchmarks.fusion)."""
+    return voices[i % len(voices)]
+
+
 def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str],
                      fallback: bool = False) -> tuple[list[str], list[str]]:
     """The ASR text of every row, in order, and how clearly each was heard (mmsa.results.Span.heard, "" with
@@ -54,7 +59,7 @@ def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str
         wav = audio_dir / f"{key}.wav"
         if key not in done or not wav.is_file():
             if not wav.is_file():
-                speak(row["Utterance"], wav, voice=voices[i % len(voices)])
+                speak(row["Utterance"], wav, voice=voice_of(i, voices))
             audio = decode_audio(wav)
             temperature = WHISPER_FALLBACK if fallback else ASR_TEMPERATURE
             spans = shape_utterances(transcribe(asr, audio, temperature=temperature), len(audio) / SAMPLE_RATE)
@@ -65,20 +70,23 @@ def transcribe_split(rows: list[dict[str, str]], out_csv: Path, voices: list[str
         if (i + 1) % 50 == 0:
             rate = (time.perf_counter() - started) / (i + 1)
             print(f"  {i + 1}/{len(rows)} utterances ({rate:.2f} s each)", flush=True)
-            write_asr_csv(rows[: i + 1], texts, out_csv, heard)
-    write_asr_csv(rows, texts, out_csv, heard)
+            write_asr_csv(rows[: i + 1], texts, out_csv, heard, voices)
+    write_asr_csv(rows, texts, out_csv, heard, voices)
     return texts, heard
 
 
-def write_asr_csv(rows: list[dict[str, str]], texts: list[str], out_csv: Path, heard: list[str] | None = None) -> None:
+def write_asr_csv(rows: list[dict[str, str]], texts: list[str], out_csv: Path, heard: list[str] | None = None,
+                  voices: list[str] | None = None) -> None:
     """The split in its own layout, the Utterance column replaced by what the recogniser wrote (and, given, a heard
-    column: how clearly it heard it)."""
+    column: how clearly it heard it, and a voice column: the espeak-ng voice that spoke it)."""
     out_csv.parent.mkdir(parents=True, exist_ok=True)
+    extra = (["heard"] if heard is not None else []) + (["voice"] if voices else [])
     with open(out_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) + (["heard"] if heard is not None else []))
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) + extra)
         writer.writeheader()
         for k, (row, text) in enumerate(zip(rows, texts)):
-            writer.writerow({**row, "Utterance": text, **({"heard": heard[k]} if heard is not None else {})})
+            writer.writerow({**row, "Utterance": text, **({"heard": heard[k]} if heard is not None else {}),
+                             **({"voice": voice_of(k, voices)} if voices else {})})
 
 
 def word_error_rate(gold: list[str], heard: list[str]) -> float:

@@ -3,7 +3,10 @@ held-out data, each printing words / voice / face / fused side by side with the 
 
 (a) flat voice: MELD dev spoken by espeak-ng and transcribed by tiny.en (benchmarks.asr_gap keeps both): the voice
     carries no emotion, so the fused answer must not fall below the words (emotion weighted F1, >= words - 0.01),
-    both scored on the utterances the recogniser found words in;
+    both scored on the utterances the recogniser found words in. Each espeak-ng voice is a speaker, its utterances
+    standardised in shuffled groups of 8 as a video's are (and as (b) reads EmoDB); the same utterances read one
+    at a time, as one-utterance uploads are (nothing to standardise a voice against), are scored beside it as
+    (a1), with the same rule;
 (b) emotional voice, neutral words: EmoDB (German, acted; the original 16 kHz files, 4 classes), with what tiny.en
     makes of it as the words, read by a voice that never heard EmoDB (--voice-model: training.voice's
     loco/emodb, swapped into the model; each speaker's clips standardised in shuffled groups of 8, as a video's
@@ -37,10 +40,11 @@ VIDEO_GROUP = 8  # a speaker's utterances standardised together, as in a talking
 READERS = ("text", "voice", "face", "fused")
 
 
-def flat_voice_csv(asr_dev: Path, out: Path) -> Path:
-    """path,emotion,sentiment,text,heard rows of the spoken MELD dev utterances (path: the WAV, text: its transcript,
-    heard: how clearly it was heard). Utterances the recogniser wrote nothing for are left out: the words have no
-    answer there, and every reader is scored on the same utterances."""
+def flat_voice_csv(asr_dev: Path, out: Path, alone: bool = False) -> Path:
+    """path,emotion,sentiment,text,heard,speaker rows of the spoken MELD dev utterances (path: the WAV, text: its
+    transcript, heard: how clearly it was heard, speaker: a shuffled group of VIDEO_GROUP utterances of one espeak-ng
+    voice; with alone, each utterance its own speaker). Utterances the recogniser wrote nothing for are left out: the
+    words have no answer there, and every reader is scored on the same utterances."""
     from mmsa.features import normalize_text
 
     rows, silent = [], 0
@@ -53,15 +57,26 @@ def flat_voice_csv(asr_dev: Path, out: Path) -> Path:
                 silent += 1
                 continue
             rows.append({"path": str(wav), "emotion": r["Emotion"], "sentiment": r["Sentiment"],
-                         "text": r["Utterance"], "heard": r.get("heard", "")})
+                         "text": r["Utterance"], "heard": r.get("heard", ""), "voice": r.get("voice", "")})
     if not rows:
         raise SystemExit(f"no spoken utterances in {asr_dev}/audio: run benchmarks.asr_gap --out {asr_dev} first")
-    if not any(r["heard"] for r in rows):
-        raise SystemExit(f"{asr_dev}/asr_sent_emo.csv has no heard column (how clearly each utterance was heard): "
-                         f"rerun benchmarks.asr_gap --out {asr_dev}, which adds it without speaking again")
-    if silent:
+    for column, what in (("heard", "how clearly each utterance was heard"), ("voice", "which voice spoke it")):
+        if not any(r[column] for r in rows):
+            raise SystemExit(f"{asr_dev}/asr_sent_emo.csv has no {column} column ({what}): rerun "
+                             f"benchmarks.asr_gap --out {asr_dev}, which adds it without speaking again")
+    if silent and not alone:
         print(f"(a): {silent} spoken utterances with no words recognised are left out (no words to compare with)")
+    if alone:
+        for r in rows:
+            r["speaker"] = r["path"]
+        return _write(out / "flat_voice_alone.csv", rows)
+    _video_groups(rows, lambda r: r["voice"])
     return _write(out / "flat_voice.csv", rows)
+
+
+def flat_voice_alone_csv(asr_dev: Path, out: Path) -> Path:
+    """flat_voice_csv's rows, each utterance read alone."""
+    return flat_voice_csv(asr_dev, out, alone=True)
 
 
 def emodb_csv(emodb: Path, out: Path) -> Path:
@@ -205,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     # (check, its folder, how its CSV is made, title, the reader the fused answer must keep up with, tolerance,
     #  the labels scored)
     checks = [("flat_voice", args.asr_dev, flat_voice_csv, "(a) flat voice: MELD dev spoken by espeak-ng, read from "
-               "the WAV and its transcript (7 emotions)", "text", 0.01, None),
+               "the WAV and its transcript (7 emotions), each voice's utterances in groups of 8", "text", 0.01, None),
+              ("flat_voice_alone", args.asr_dev, flat_voice_alone_csv, "(a1) the same, each utterance read alone "
+               "(a one-utterance upload)", "text", 0.01, None),
               ("emotional_voice", args.emodb, emodb_csv, "(b) emotional voice, neutral words: EmoDB with what "
                f"tiny.en hears ({voice_classes or '7 emotions'})", "voice", 0.02, voice_classes)]
     for key, folder, make_csv, title, rival, tolerance, classes in checks:

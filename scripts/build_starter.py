@@ -132,8 +132,11 @@ def branch_table(figures: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
-FUSION_CHECKS = {"flat_voice": "(a) flat voice: MELD dev spoken by espeak-ng, WAV + tiny.en transcript; 7 emotions, "
-                                "fused must be >= words - 0.01",
+FUSION_CHECKS = {"flat_voice": "(a) flat voice: MELD dev spoken by espeak-ng, WAV + tiny.en transcript, each voice's "
+                                "utterances standardised in groups of 8 as in a video; 7 emotions, fused must be >= "
+                                "words - 0.01",
+                 "flat_voice_alone": "(a1) the same, each utterance read alone (a one-utterance upload); fused must be "
+                                      ">= words - 0.01",
                  "emotional_voice": "(b) emotional voice, neutral words: EmoDB with tiny.en's transcript, a voice that "
                                      "never heard EmoDB; 4 voice classes, fused must be >= voice - 0.02"}
 

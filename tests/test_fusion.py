@@ -474,21 +474,39 @@ def test_music_without_speech_or_face_gives_melds_prior_and_says_why(tmp_path):
 
 def test_the_flat_voice_check_compares_fused_and_words_on_the_same_utterances(tmp_path, capsys):
     """benchmarks.fusion (a): utterances the recogniser wrote nothing for are left out (the words have no answer
-    there), the heard column travels with each row, and a folder from before heard existed is named."""
+    there), the heard column travels with each row, each espeak-ng voice is a speaker whose utterances are
+    standardised in groups of 8 as in a video ((a1): each alone), and a folder from before heard or voice existed is
+    named."""
     import csv
+    from collections import Counter
 
-    from benchmarks.asr_gap import write_asr_csv
-    from benchmarks.fusion import flat_voice_csv
+    from benchmarks.asr_gap import voice_of, write_asr_csv
+    from benchmarks.fusion import VIDEO_GROUP, flat_voice_alone_csv, flat_voice_csv
 
-    meld = [{"Sr No.": str(i), "Utterance": "x", "Emotion": "joy", "Sentiment": "positive"} for i in (1, 2, 3)]
+    n, voices = 40, ["en-us", "en-gb"]
+    meld = [{"Sr No.": str(i), "Utterance": "x", "Emotion": "joy", "Sentiment": "positive"} for i in range(n)]
     (tmp_path / "audio").mkdir()
-    for i in (1, 2, 3):
+    for i in range(n):
         (tmp_path / "audio" / f"{i}.wav").write_bytes(b"RIFF")
-    write_asr_csv(meld, ["oh my god", " ", "fine."], tmp_path / "asr_sent_emo.csv", ["0.8123", "", "0.4000"])
+    texts = ["oh my god", " "] + ["fine."] * (n - 2)
+    heard = ["0.8123", ""] + ["0.4000"] * (n - 2)
+    write_asr_csv(meld, texts, tmp_path / "asr_sent_emo.csv", heard, voices)
     rows = list(csv.DictReader(open(flat_voice_csv(tmp_path, tmp_path / "out"), encoding="utf-8")))
-    assert [(r["text"], r["heard"]) for r in rows] == [("oh my god", "0.8123"), ("fine.", "0.4000")]
+    assert len(rows) == n - 1 and (rows[0]["text"], rows[0]["heard"]) == ("oh my god", "0.8123")
     assert "1 spoken utterances with no words recognised are left out" in capsys.readouterr().out
-    write_asr_csv(meld, ["oh my god", "", "fine."], tmp_path / "asr_sent_emo.csv")  # no heard column
+    assert [r["voice"] for r in rows] == [voice_of(i, voices) for i in range(n) if i != 1]
+    groups = Counter(r["speaker"] for r in rows)  # 20 en-us utterances and 19 en-gb ones (row 1 is silent)
+    assert sorted(groups.values()) == [3, 4, 8, 8, 8, 8]
+    assert all(len({r["voice"] for r in rows if r["speaker"] == g}) == 1 for g in groups)  # one voice a group
+    # shuffled: some group is not a run of consecutive utterances of its voice (those span 2 x 7 rows at most)
+    rows_of = {g: [int(Path(r["path"]).stem) for r in rows if r["speaker"] == g] for g in groups}
+    assert any(max(ids) - min(ids) > 2 * (VIDEO_GROUP - 1) for ids in rows_of.values())
+    alone = list(csv.DictReader(open(flat_voice_alone_csv(tmp_path, tmp_path / "out"), encoding="utf-8")))
+    assert [r["path"] for r in alone] == [r["path"] for r in rows] and len({r["speaker"] for r in alone}) == n - 1
+    write_asr_csv(meld, texts, tmp_path / "asr_sent_emo.csv", heard)  # no voice column
+    with pytest.raises(SystemExit, match="has no voice column"):
+        flat_voice_csv(tmp_path, tmp_path / "out")
+    write_asr_csv(meld, texts, tmp_path / "asr_sent_emo.csv")  # no heard column
     with pytest.raises(SystemExit, match="has no heard column"):
         flat_voice_csv(tmp_path, tmp_path / "out")
 
