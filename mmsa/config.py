@@ -33,7 +33,9 @@ FUSIONS: tuple[str, ...] = ("learned", "late")
 WHISPER_WIDTHS: dict[str, int] = {"tiny.en": 384, "tiny": 384, "base.en": 512, "base": 512}
 FRAME_NORMS: tuple[str, ...] = ("unit", "kinetics", "imagenet")
 TEXT_POOLINGS: tuple[str, ...] = ("pooler", "cls", "mean")
-TEXT_STYLES: tuple[str, ...] = ("verbatim", "asr")
+# "asr": text as the recogniser writes it for a flat voice (no "!"); "asr-exclaim": the same, keeping the "!" it
+# writes for excited speech (features.normalize_text)
+TEXT_STYLES: tuple[str, ...] = ("verbatim", "asr", "asr-exclaim")
 AUDIO_POOLINGS: tuple[str, ...] = ("mean_all", "masked_mean")
 # how the voice's Whisper states are made: "recording", the recording's speech encoded in 30 s windows as the
 # recogniser encodes it (the pipeline reuses the recogniser's states: mmsa.speech_states); "utterance", each

@@ -122,6 +122,65 @@ def test_asr_style_text_is_written_as_whisper_writes_it():
         dataclasses.replace(model.config, text_style="shouting")
 
 
+def test_asr_exclaim_style_keeps_the_exclamation_marks_whisper_writes():
+    import random
+
+    from mmsa.features import drop_exclamations, normalize_text
+
+    for raw, want in [("Or! Or, we could go...", "or! or, we could go."), ("What?! NO!! Fine!.", "what? no! fine!")]:
+        assert normalize_text(raw, "asr-exclaim") == want
+        assert normalize_text(want, "asr-exclaim") == want  # written once, it stays as written
+        assert normalize_text(raw, "asr") == normalize_text(want, "asr")  # only the "!" differ from "asr"
+    # marks brought together by a space taken out are joined too ("asr" leaves "hey., you")
+    assert normalize_text("Hey! , you \u2014 there!!!", "asr-exclaim") == "hey! you there!"
+    assert drop_exclamations("No! No!! Stop!", 0.0, random.Random(0)) == "No. No. Stop."
+    assert drop_exclamations("No! No!! Stop!", 1.0, random.Random(0)) == "No! No!! Stop!"
+    rng = random.Random(1)
+    kept = sum(drop_exclamations("Go!", 0.3, rng) == "Go!" for _ in range(2000))
+    assert 0.25 < kept / 2000 < 0.35
+
+
+def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tiny_model_dir):
+    """--exclaim-keep: in training each "!" is kept by chance, drawn anew each epoch; dev reads one fixed draw;
+    a text encoder whose outputs are cached (frozen) cannot read the marks anew, and says so."""
+    from training.data import load_meld
+    from training.featurize import Featurizer
+    from training.loop import make_loader
+
+    csv_path = tmp_path / "dev_sent_emo.csv"
+    _text_only_meld_csv(csv_path)
+    model = MultimodalSentimentModel.tiny(modalities=["text"], text_lora_rank=2, text_style="asr-exclaim")
+    feats = Featurizer(model, None)(load_meld(csv_path), "train")
+    assert feats.text_features is None  # adapters train: the text is read each time
+    feats.texts = ["go now!"] * len(feats)
+
+    def epoch(loader) -> list[bool]:  # per row: was the "!" read
+        bang = model.tokenizer.convert_tokens_to_ids("!")
+        return [bang in ids for b in loader for ids in b["input_ids"].tolist()]
+
+    assert not any(epoch(make_loader(feats, model, 7, shuffle=True, exclaim_keep=0.0)))
+    assert all(epoch(make_loader(feats, model, 7, shuffle=True)))
+    train_loader = make_loader(feats, model, 7, shuffle=True, exclaim_keep=0.5)
+    draws = [epoch(train_loader) for _ in range(30)]
+    share = sum(map(sum, draws)) / (30 * 7)
+    assert 0.35 < share < 0.65 and len({tuple(d) for d in draws}) > 1
+    dev_loader = make_loader(feats, model, 7, shuffle=False, exclaim_keep=0.5)
+    assert epoch(dev_loader) == epoch(dev_loader)
+    common = ["--train", str(csv_path), "--dev", str(csv_path), "--init-from", str(tiny_model_dir), "--text-only",
+              "--epochs", "1", "--cache-dir", str(tmp_path / "c"), "--text-style", "asr-exclaim"]
+    with pytest.raises(SystemExit, match="--exclaim-keep must be in"):
+        train(*common, "--exclaim-keep", "1.5", "--output-dir", str(tmp_path / "a"))
+    frozen = tmp_path / "frozen"
+    MultimodalSentimentModel.tiny(modalities=["text"], text_trainable_layers=0, text_lora_rank=0).save_pretrained(
+        str(frozen))
+    with pytest.raises(SystemExit, match="--exclaim-keep needs a text encoder that trains"):
+        train(*common[:5], str(frozen), *common[6:], "--exclaim-keep", "0.3", "--output-dir", str(tmp_path / "b"))
+    assert train(*common, "--exclaim-keep", "0.3", "--output-dir", str(tmp_path / "c")) == 0
+    trained = MultimodalSentimentModel.from_pretrained(str(tmp_path / "c"))
+    assert trained.config.text_style == "asr-exclaim"
+    assert json.loads((tmp_path / "c" / "training_report.json").read_text())["args"]["exclaim_keep"] == 0.3
+
+
 def test_unknown_label_names_the_row(tmp_path):
     from training.data import DataError, load_generic
 

@@ -5,6 +5,7 @@ training.voice end to end on generated speech."""
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,6 +278,17 @@ def test_a_composed_voice_comes_back_out_unchanged():
                                         "video": torch.zeros(4, dtype=torch.bool)}).modality_logits["audio"]["classes"]
         assert got.numpy() == pytest.approx(other(audio=x, present=present).modality_logits["audio"]["classes"]
                                             .numpy(), abs=1e-6)
+    # a folder that holds no voice, and a voice in other classes, are named without a server path
+    import tempfile
+
+    empty = Path(tempfile.mkdtemp()) / "not-a-voice"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match=r"^not-a-voice/ is not a model folder training.voice wrote") as e:
+        with_voice(joined, empty)
+    assert str(empty.parent) not in str(e.value)
+    seven = MultimodalSentimentModel.tiny(modalities=["audio"], fusion="late", audio_backbone="whisper").eval()
+    with pytest.raises(SystemExit, match="in None classes; the model's voice reads .* in voice4"):
+        with_voice(joined, _saved(seven))
 
 
 def _saved(model):

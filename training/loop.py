@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from mmsa.features import drop_exclamations
 from mmsa.model import MultimodalSentimentModel
 from mmsa.processors import batch_inputs, processors_for
 
@@ -19,17 +20,25 @@ class Collator:
     """Indices -> a model batch, through the branches' processors (mmsa.processors) as at inference; a frozen
     backbone's cached outputs stand in for its inputs."""
 
-    def __init__(self, feats: Features, model: MultimodalSentimentModel, modality_dropout: float = 0.0):
+    def __init__(self, feats: Features, model: MultimodalSentimentModel, modality_dropout: float = 0.0,
+                 exclaim_keep: float | None = None, seed: int = 0, fixed: bool = False):
         self.f, self.model, self.cfg = feats, model, model.config
         self.procs = processors_for(model)
         self.modality_dropout = modality_dropout
+        # each "!" kept with this chance (features.drop_exclamations): in training drawn anew each epoch; in
+        # evaluation (fixed) the same draw for a row every time, so that epochs are compared on one text
+        self.exclaim_keep, self.rng, self.fixed = exclaim_keep, random.Random(seed), fixed
 
     def __call__(self, idx: list[int]) -> dict:
         f = self.f
         i = torch.tensor(idx, dtype=torch.long)
         items: dict[str, list] = {m: [rows[j] for j in idx] for m, rows in f.items.items()}
         if "text" in self.procs and f.text_features is None:
-            items["text"] = [self.procs["text"].read(f.texts[j], f.contexts[j]) for j in idx]
+            texts = [f.texts[j] for j in idx]
+            if self.exclaim_keep is not None:
+                texts = [drop_exclamations(t, self.exclaim_keep, random.Random(j) if self.fixed else self.rng)
+                         if t else t for t, j in zip(texts, idx)]
+            items["text"] = [self.procs["text"].read(t, f.contexts[j]) for t, j in zip(texts, idx)]
         batch = batch_inputs({m: p for m, p in self.procs.items() if m in items}, items)
         if f.text_features is not None:
             batch["text_features"] = f.text_features[i]
@@ -48,10 +57,11 @@ class Collator:
 
 
 def make_loader(feats: Features, model, batch_size: int, shuffle: bool, modality_dropout: float = 0.0,
-                seed: int = 0) -> DataLoader:
+                seed: int = 0, exclaim_keep: float | None = None) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     return DataLoader(list(range(len(feats))), batch_size=batch_size, shuffle=shuffle, generator=g,
-                      collate_fn=Collator(feats, model, modality_dropout), drop_last=False)
+                      collate_fn=Collator(feats, model, modality_dropout, exclaim_keep, seed, fixed=not shuffle),
+                      drop_last=False)
 
 
 TARGETS = ("emotion", "sentiment", "soft_emotion", "soft_sentiment", "has_soft")

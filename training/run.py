@@ -164,9 +164,14 @@ def run_training(args: argparse.Namespace) -> Path:
         power = 0.5 if args.class_weighting == "sqrt" else 1.0
         weights = {"emotion": class_weights(data.train_features.emotion.numpy(), 7, power).to(accelerator.device),
                    "sentiment": class_weights(data.train_features.sentiment.numpy(), 3, power).to(accelerator.device)}
+    keep = args.exclaim_keep if model.config.text_style == "asr-exclaim" and args.exclaim_keep < 1 else None
+    if keep is not None and data.train_features.text_features is not None:
+        raise SystemExit("error: --exclaim-keep needs a text encoder that trains (--text-lora-rank or "
+                         "--text-trainable-layers): a frozen one's outputs are cached, and its '!' cannot be redrawn")
     train_loader = make_loader(data.train_features, model, args.batch_size, shuffle=True,
-                               modality_dropout=args.modality_dropout, seed=args.seed)
-    dev_loader = make_loader(data.dev_features, model, max(args.batch_size, 64), shuffle=False) \
+                               modality_dropout=args.modality_dropout, seed=args.seed, exclaim_keep=keep)
+    # the dev subtitles read with "!" as often as the training ones, for early stopping and calibration alike
+    dev_loader = make_loader(data.dev_features, model, max(args.batch_size, 64), shuffle=False, exclaim_keep=keep) \
         if data.dev_features is not None else None
     optimizer = torch.optim.AdamW(model.parameter_groups(args.lr, args.backbone_lr, args.weight_decay))
     steps = args.epochs * math.ceil(len(data.train_features) / args.batch_size / accelerator.num_processes)

@@ -60,9 +60,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")
     m.add_argument("--text-lora-rank", type=int, default=0, help="low-rank adapters in the text encoder (0 = none)")
     m.add_argument("--dialogue-context", type=int, default=0, help="previous utterances given as context")
-    m.add_argument("--text-style", choices=["verbatim", "asr"], default=None,
-                   help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use "
-                        "(default: the preset's, verbatim, or the --init-from model's)")
+    m.add_argument("--text-style", choices=["verbatim", "asr", "asr-exclaim"], default=None,
+                   help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use; "
+                        "asr-exclaim: the same, keeping the '!' the recogniser writes for excited speech (see "
+                        "--exclaim-keep) (default: the preset's, verbatim, or the --init-from model's)")
     m.add_argument("--no-video-pretrained", action="store_true", help="random video backbone (no download)")
     m.add_argument("--per-modality-heads", choices=["on", "off", "preset"], default="preset")
     o = p.add_argument_group("optimisation")
@@ -76,6 +77,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help="loss weight of rare classes: balanced = inverse frequency, sqrt = its square root")
     o.add_argument("--label-smoothing", type=float, default=0.0)
     o.add_argument("--modality-dropout", type=float, default=0.1, help="chance to hide each modality per sample")
+    o.add_argument("--exclaim-keep", type=float, default=1.0,
+                   help="with --text-style asr-exclaim: the chance each '!' of a training subtitle is kept (else a "
+                        "full stop), drawn anew each epoch; the recogniser writes '!' less often than subtitles do")
     o.add_argument("--aux-weight", type=float, default=0.3, help="loss weight of the per-modality heads")
     o.add_argument("--patience", type=int, default=3, help="epochs without dev improvement before stopping")
     o.add_argument("--select-metric", choices=["emotion", "sentiment", "mean"], default="mean",
@@ -117,6 +121,8 @@ def check_values(args: argparse.Namespace) -> None:
         raise SystemExit("error: --label-smoothing and --modality-dropout must be in [0, 1)")
     if not 0 <= args.distill_weight <= 1 or not args.distill_temperature > 0:
         raise SystemExit("error: --distill-weight must be in [0, 1] and --distill-temperature > 0")
+    if not 0 <= args.exclaim_keep <= 1:
+        raise SystemExit(f"error: --exclaim-keep must be in [0, 1], got {args.exclaim_keep}")
 
 
 def resolve_paths(args: argparse.Namespace) -> None:
