@@ -68,7 +68,10 @@ def render_card(model, metrics: dict[str, Any] | None = None, report: dict[str, 
     )
     results = markdown_table(metrics) if metrics else "No evaluation was run for this model."
     if metrics:
-        results = f"On **{dev_name}** (n = {metrics['n']}), the split used for early stopping and calibration:\n\n" + results
+        read = (f", each subtitle '!' read with chance {metrics['exclaim_keep']} (the recogniser writes fewer than "
+                f"subtitles do)" if metrics.get("exclaim_keep") is not None else "")
+        results = (f"On **{dev_name}** (n = {metrics['n']}{read}), the split used for early stopping and calibration:"
+                   f"\n\n" + results)
     calib = report.get("calibration")
     calibration = ""
     if calib:

@@ -21,8 +21,11 @@ from mmsa.labels import TASKS
 
 
 def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str | None = None,
-             batch_size: int = 64, encoding: str | None = None) -> tuple[dict, dict, dict]:
-    """(metrics, probabilities, truth) with the model's own calibration, scoring the labels a person is shown."""
+             batch_size: int = 64, encoding: str | None = None,
+             exclaim_keep: float | None = None) -> tuple[dict, dict, dict]:
+    """(metrics, probabilities, truth) with the model's own calibration, scoring the labels a person is shown.
+    exclaim_keep: each "!" of the text read with this chance, one fixed draw per row, as training.train's dev
+    set is read with --exclaim-keep (an asr-exclaim model's own figures)."""
     from .data import clip_folder_beside, load_split
     from .featurize import Featurizer
     from .loop import make_loader, predict_logits
@@ -31,7 +34,7 @@ def evaluate(model, csv_path: str, clips_dir: str | None = None, cache_dir: str 
     text_only = clips_dir is None and clip_folder_beside(csv_path) is None
     ds = load_split(csv_path, clips_dir, text_only, model.config.dialogue_context, encoding)
     feats = Featurizer(model, cache_dir)(ds, "eval")
-    pred = predict_logits(model, make_loader(feats, model, batch_size, shuffle=False))
+    pred = predict_logits(model, make_loader(feats, model, batch_size, shuffle=False, exclaim_keep=exclaim_keep))
     temps = {"emotion": model.config.emotion_temperature, "sentiment": model.config.sentiment_temperature}
     # scored as the app shows them: a two-head model's heads joined over the allowed pairs
     metrics, probs = evaluate_logits(pred, temps, joint=model.config.fusion != "late")

@@ -229,6 +229,8 @@ def run_training(args: argparse.Namespace) -> Path:
         metrics, report["calibration"] = calibrate_and_report(
             raw_model, predict_logits(model, dev_loader, accelerator), not args.no_calibrate, out_dir,
             accelerator.is_main_process)
+        if keep is not None:  # how the dev text was read: training.evaluate(exclaim_keep=) gives these figures again
+            metrics["exclaim_keep"] = keep
         report["dev_metrics"] = metrics
     report["seconds"] = time.time() - t_start
     if accelerator.is_main_process:

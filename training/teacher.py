@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmsa.config import TEXT_STYLES
 from mmsa.features import normalize_text
 from mmsa.labels import EMOTIONS, SENTIMENTS
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", help="dev CSV to score the teacher on")
     p.add_argument("--dev-also", action="append", default=[], metavar="CSV", help="more CSVs to score it on")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--text-style", choices=["verbatim", "asr"], default="asr",
+    p.add_argument("--text-style", choices=TEXT_STYLES, default="asr",
                    help="how the texts are written before reading (as the student reads them)")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the utterances (a fraction is allowed)")
     p.add_argument("--lr", type=float, default=3e-5)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from mmsa.config import TEXT_STYLES
 from mmsa.settings import Settings
 
 CHECKPOINT_DIR = "checkpoints"
@@ -60,7 +61,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--text-trainable-layers", type=int, default=0, help="0 frozen, N top layers, -1 all")
     m.add_argument("--text-lora-rank", type=int, default=0, help="low-rank adapters in the text encoder (0 = none)")
     m.add_argument("--dialogue-context", type=int, default=0, help="previous utterances given as context")
-    m.add_argument("--text-style", choices=["verbatim", "asr", "asr-exclaim"], default=None,
+    m.add_argument("--text-style", choices=TEXT_STYLES, default=None,
                    help="asr: read text as a speech recogniser writes it (no '!', lower case), in training and use; "
                         "asr-exclaim: the same, keeping the '!' the recogniser writes for excited speech (see "
                         "--exclaim-keep) (default: the preset's, verbatim, or the --init-from model's)")
