@@ -188,7 +188,8 @@ def main() -> int:
     parser.add_argument("--text-run", help="skip training the text branch: ship this finished run")
     parser.add_argument("--voice-run", help="skip training the voice branch: use this finished run")
     parser.add_argument("--face-run", help="skip training the face branch: use this finished run ('starter': the "
-                        "shipped starter's face, measured again on its FER2013 validation split, --fer)")
+                        "shipped starter's face, measured and calibrated again on its validation split: FER+'s "
+                        "with --ferplus, else FER2013's with --fer)")
     parser.add_argument("--text-also", metavar="CSV", help="MELD train as the recogniser transcribes it "
                         "(benchmarks.asr_gap's asr_sent_emo.csv), learned from beside the subtitles")
     parser.add_argument("--text-soft-labels", metavar="CSV", help="a teacher's probabilities for the training texts "
@@ -294,9 +295,13 @@ def main() -> int:
         face_run = runs / "face-from-starter"
         shipped = MultimodalSentimentModel.from_pretrained(str(assemble_starter("starter", minilm_dir(), cache)))
         branch_of(shipped, "video").save_pretrained(str(face_run))
-        (face_run / "training_report.json").write_text(json.dumps({"data": "FER2013 dataset/train",
+        # measured and calibrated again where it learned: on FER+'s majority labels when given (the shipped face
+        # learned from FER+'s votes), else on FER2013's own
+        data = "FER+ soft labels on FER2013 train" if args.ferplus else "FER2013 dataset/train"
+        (face_run / "training_report.json").write_text(json.dumps({"data": data,
                                                                    "source": "the previous starter's face branch"}))
-        if face.main(["--fer", args.fer, "--output-dir", str(face_run), "--recalibrate"]) != 0:
+        where = ["--ferplus", args.ferplus] if args.ferplus else ["--fer", args.fer]
+        if face.main([*where, "--output-dir", str(face_run), "--recalibrate"]) != 0:
             return 1
     elif not args.face_run and face.main((["--ferplus", args.ferplus] if args.ferplus else ["--fer", args.fer])
                                          + ["--output-dir", str(face_run)]) != 0:
