@@ -140,7 +140,7 @@ def test_asr_exclaim_style_keeps_the_exclamation_marks_whisper_writes():
     assert 0.25 < kept / 2000 < 0.35
 
 
-def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tiny_model_dir):
+def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tiny_model_dir, capsys):
     """--exclaim-keep: in training each "!" is kept by chance, drawn anew each epoch; dev reads one fixed draw;
     a text encoder whose outputs are cached (frozen) cannot read the marks anew, and says so."""
     from training.data import load_meld
@@ -179,6 +179,17 @@ def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tin
     trained = MultimodalSentimentModel.from_pretrained(str(tmp_path / "c"))
     assert trained.config.text_style == "asr-exclaim"
     assert json.loads((tmp_path / "c" / "training_report.json").read_text())["args"]["exclaim_keep"] == 0.3
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["exclaim_keep"] == 0.3  # how dev was read
+    # the same figures again, reading dev with the same draw
+    from training.evaluate import evaluate
+    from training.evaluate import main as evaluate_main
+
+    again, _, _ = evaluate(trained, str(csv_path), exclaim_keep=0.3)
+    saved = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert again["emotion"]["weighted_f1"] == pytest.approx(saved["emotion"]["weighted_f1"], abs=1e-9)
+    with pytest.raises(SystemExit):
+        evaluate_main(["--model", str(tmp_path / "c"), "--csv", str(csv_path), "--exclaim-keep", "2"])
+    assert "--exclaim-keep must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_unknown_label_names_the_row(tmp_path):

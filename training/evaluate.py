@@ -56,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--branch", choices=["fused", "text", "voice", "face"],
                         help="evaluate one branch (or the fused answer) on a CSV of path,emotion[,sentiment][,text] "
                              "whose paths are audio files, videos or still images")
+    parser.add_argument("--exclaim-keep", type=float, default=None, metavar="P",
+                        help="read each '!' of the text with chance P (else a full stop), one fixed draw per row: "
+                             "subtitles as the recogniser might write them (0: a flat voice; it writes far fewer "
+                             "than subtitles do, benchmarks/asr_marks.py)")
     args = parser.parse_args(argv)
+    if args.exclaim_keep is not None and not 0 <= args.exclaim_keep <= 1:
+        parser.error(f"--exclaim-keep must be in [0, 1], got {args.exclaim_keep}")
+    if args.exclaim_keep is not None and args.branch:
+        parser.error("--exclaim-keep reads the words of a MELD-style CSV: leave out --branch")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     from mmsa.model import load_model
@@ -73,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics, probs, truth = evaluate_branch(model, args.csv, args.branch, args.encoding)
         else:
             metrics, probs, truth = evaluate(model, args.csv, args.clips_dir, args.cache_dir, args.batch_size,
-                                             args.encoding)
+                                             args.encoding, exclaim_keep=args.exclaim_keep)
     except (FileNotFoundError, ValueError) as e:  # ModelNotFoundError, DataError: they name the problem
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -83,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(metrics, indent=2))
     save_confusion_matrices(truth, probs, out.parent, title=f"({Path(args.csv).stem})")
     what = f"{name} ({args.branch} branch)" if args.branch and args.branch != "fused" else name
-    print(f"{what} on {Path(args.csv).name} (n = {metrics['n']}, skipped {metrics.get('skipped', 0)}):")
+    read = "" if args.exclaim_keep is None else f", each '!' read with chance {args.exclaim_keep}"
+    print(f"{what} on {Path(args.csv).name} (n = {metrics['n']}, skipped {metrics.get('skipped', 0)}{read}):")
     if metrics.get("classes"):
         print(f"(scored in the branch's own classes, {metrics['classes']}: {', '.join(CLASS_SETS[metrics['classes']])})")
     print(markdown_table(metrics))
