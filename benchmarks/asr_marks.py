@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         asked[emotion] += "?" in text
         if (i + 1) % 200 == 0:
             print(f"  {i + 1}/{len(clips)} clips", flush=True)
-    print(f"\n{'RAVDESS emotion':<16} {'clips':>6} {'tiny.en writes !':>17} {'?':>6} {'MELD subtitles with !':>22}")
+    print(f"\n{'RAVDESS emotion':<16} {'clips':>6} {'tiny.en writes !':>17} {'?':>6}   {'MELD subtitles with !'}")
     for emotion in RAVDESS_EMOTIONS.values():
         n = seen[emotion]
         sub = subtitles.get(MELD_OF[emotion])
         print(f"{emotion:<16} {n:>6} {exclaimed[emotion] / n:>17.3f} {asked[emotion] / n:>6.3f} "
-              f"{'' if sub is None else f'{sub:.3f} ({MELD_OF[emotion]})':>22}")
+              f"  {'' if sub is None else f'{sub:.3f} ({MELD_OF[emotion]})'}")
     return 0
 
 
