@@ -170,6 +170,8 @@ def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tin
               "--epochs", "1", "--cache-dir", str(tmp_path / "c"), "--text-style", "asr-exclaim"]
     with pytest.raises(SystemExit, match="--exclaim-keep must be in"):
         train(*common, "--exclaim-keep", "1.5", "--output-dir", str(tmp_path / "a"))
+    with pytest.raises(SystemExit, match="give --text-style asr-exclaim"):
+        train(*common[:-1], "asr", "--exclaim-keep", "0.3", "--output-dir", str(tmp_path / "a"))
     frozen = tmp_path / "frozen"
     MultimodalSentimentModel.tiny(modalities=["text"], text_trainable_layers=0, text_lora_rank=0).save_pretrained(
         str(frozen))

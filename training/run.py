@@ -164,7 +164,10 @@ def run_training(args: argparse.Namespace) -> Path:
         power = 0.5 if args.class_weighting == "sqrt" else 1.0
         weights = {"emotion": class_weights(data.train_features.emotion.numpy(), 7, power).to(accelerator.device),
                    "sentiment": class_weights(data.train_features.sentiment.numpy(), 3, power).to(accelerator.device)}
-    keep = args.exclaim_keep if model.config.text_style == "asr-exclaim" and args.exclaim_keep < 1 else None
+    if args.exclaim_keep < 1 and model.config.text_style != "asr-exclaim":
+        raise SystemExit(f"error: --exclaim-keep reads the '!' a model keeps: give --text-style asr-exclaim (this "
+                         f"model reads {model.config.text_style} text)")
+    keep = args.exclaim_keep if args.exclaim_keep < 1 else None
     if keep is not None and data.train_features.text_features is not None:
         raise SystemExit("error: --exclaim-keep needs a text encoder that trains (--text-lora-rank or "
                          "--text-trainable-layers): a frozen one's outputs are cached, and its '!' cannot be redrawn")
