@@ -149,6 +149,12 @@ def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tin
 
     csv_path = tmp_path / "dev_sent_emo.csv"
     _text_only_meld_csv(csv_path)
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:  # every line exclaims
+        w = csv.DictWriter(f, fieldnames=MELD_HEADER)
+        w.writeheader()
+        w.writerows({**r, "Utterance": r["Utterance"] + "!"} for r in rows)
     model = MultimodalSentimentModel.tiny(modalities=["text"], text_lora_rank=2, text_style="asr-exclaim")
     feats = Featurizer(model, None)(load_meld(csv_path), "train")
     assert feats.text_features is None  # adapters train: the text is read each time
@@ -186,9 +192,12 @@ def test_training_reads_each_exclamation_mark_with_the_keep_chance(tmp_path, tin
     from training.evaluate import evaluate
     from training.evaluate import main as evaluate_main
 
-    again, _, _ = evaluate(trained, str(csv_path), exclaim_keep=0.3)
+    again, probs, _ = evaluate(trained, str(csv_path), exclaim_keep=0.3)
     saved = json.loads((tmp_path / "c" / "metrics.json").read_text())
     assert again["emotion"]["weighted_f1"] == pytest.approx(saved["emotion"]["weighted_f1"], abs=1e-9)
+    assert np.array_equal(evaluate(trained, str(csv_path), exclaim_keep=0.3)[1]["emotion"], probs["emotion"])
+    every = evaluate(trained, str(csv_path))[1]["emotion"]  # every "!" read: other text, other answers
+    assert not np.allclose(every, probs["emotion"])
     with pytest.raises(SystemExit):
         evaluate_main(["--model", str(tmp_path / "c"), "--csv", str(csv_path), "--exclaim-keep", "2"])
     assert "--exclaim-keep must be in [0, 1]" in capsys.readouterr().err
