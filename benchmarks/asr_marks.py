@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'RAVDESS emotion':<16} {'clips':>6} {'tiny.en writes !':>17} {'?':>6}   {'MELD subtitles with !'}")
     for emotion in RAVDESS_EMOTIONS.values():
         n = seen[emotion]
+        if not n:  # a partial copy of the corpus
+            continue
         sub = subtitles.get(MELD_OF[emotion])
         print(f"{emotion:<16} {n:>6} {exclaimed[emotion] / n:>17.3f} {asked[emotion] / n:>6.3f} "
               f"  {'' if sub is None else f'{sub:.3f} ({MELD_OF[emotion]})'}")

@@ -187,3 +187,31 @@ def test_asr_names_are_checked_before_any_download(no_network):
         load_asr("bigbird")
     with pytest.raises(ValueError, match="unknown speech recogniser"):
         load_asr("/no/such/folder")
+
+
+def test_asr_marks_counts_what_the_recogniser_writes_per_emotion(tmp_path, capsys):
+    """benchmarks.asr_marks: RAVDESS actors 01-20 only, emotions read from the file names, each clip transcribed,
+    the subtitles' share of "!" per emotion beside it; a folder without clips is named."""
+    import csv
+
+    from benchmarks.asr_marks import main, ravdess_clips, subtitle_shares
+
+    for actor, emotion in (("01", "05"), ("01", "01"), ("02", "05"), ("21", "05")):  # actor 21 is held out
+        folder = tmp_path / "ravdess" / f"Actor_{actor}"
+        folder.mkdir(parents=True, exist_ok=True)
+        speak("Kids are talking by the door.", folder / f"03-01-{emotion}-01-01-01-{actor}.wav")
+    clips = ravdess_clips(tmp_path / "ravdess")
+    assert sorted(e for _, e in clips) == ["angry", "angry", "neutral"]
+    meld = tmp_path / "train_sent_emo.csv"
+    with open(meld, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Utterance", "Emotion"])
+        w.writerows([["Get out!", "anger"], ["No.", "anger"], ["Fine.", "neutral"], ["Hi!", "neutral"],
+                     ["Okay.", "neutral"], ["Sure.", "neutral"]])
+    assert subtitle_shares(meld) == {"anger": 0.5, "neutral": 0.25}
+    assert main(["--ravdess", str(tmp_path / "ravdess"), "--meld", str(meld)]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows["angry"][1] == "2" and rows["neutral"][1] == "1" and rows["angry"][4:] == ["0.500", "(anger)"]
+    assert all(0 <= float(rows[e][2]) <= 1 for e in ("angry", "neutral"))  # a share, whatever this CPU writes
+    with pytest.raises(SystemExit, match="no RAVDESS clips in empty/"):
+        ravdess_clips(tmp_path / "empty")
