@@ -151,9 +151,11 @@ def with_voice(model, voice_dir: Path):
     return model
 
 
-def readers(model, csv_path: Path, classes: str | None = None) -> dict[str, dict]:
+def readers(model, csv_path: Path, classes: str | None = None, voice_items: dict | None = None) -> dict[str, dict]:
     """Accuracy and weighted F1 of each branch alone and of the fused answer on a labelled CSV, in the 7 emotions
-    or in a class set (labels.CLASS_SETS)."""
+    or in a class set (labels.CLASS_SETS). voice_items: what the model's voice read from each file, kept across
+    readers and checks of the same model (training.branch_eval.evaluate_branch)."""
+    voice_items = {} if voice_items is None else voice_items
     from training.branch_eval import BRANCHES, evaluate_branch
 
     out = {}
@@ -161,7 +163,7 @@ def readers(model, csv_path: Path, classes: str | None = None) -> dict[str, dict
         if reader != "fused" and BRANCHES[reader] not in model.config.modalities:
             continue
         try:
-            metrics, _, _ = evaluate_branch(model, str(csv_path), reader, classes=classes)
+            metrics, _, _ = evaluate_branch(model, str(csv_path), reader, classes=classes, voice_items=voice_items)
         except ValueError as e:  # e.g. no row has a face: nothing to report for that branch
             out[reader] = {"note": str(e)[:80]}
             continue
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                "(a one-utterance upload)", "text", 0.01, None),
               ("emotional_voice", args.emodb, emodb_csv, "(b) emotional voice, neutral words: EmoDB with what "
                f"tiny.en hears ({voice_classes or '7 emotions'})", "voice", 0.02, voice_classes)]
+    voice_read: dict = {}  # file -> what the model's voice read from it (readers)
     for key, folder, make_csv, title, rival, tolerance, classes in checks:
         if not folder:
             continue
@@ -248,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                 title += f", voice from {args.voice_model.name}/ (never heard EmoDB)"
             else:
                 title += ", the model's own voice (it may have learned from EmoDB: not a fusion check)"
-        figures = readers(reader_model, make_csv(folder, args.out), classes)
+        # (a) and (a1) read the same files with the same voice: each is decoded and encoded once
+        shared = voice_read if reader_model is model else None
+        figures = readers(reader_model, make_csv(folder, args.out), classes, shared)
         print(table(title, figures, weights))
         passed = figures["fused"]["weighted_f1"] >= figures[rival]["weighted_f1"] - tolerance
         print(f"fused >= {'words' if rival == 'text' else rival} - {tolerance}: {'yes' if passed else 'NO'}")

@@ -346,6 +346,18 @@ def test_evaluate_branches_on_labelled_files(late_model, tmp_path, speech_video)
     # heard 0.1: the words do not count and the voice answers alone; unmeasured, the words count fully
     assert fused["emotion"][0] == pytest.approx(voice["emotion"][0], abs=1e-5)
     assert np.abs(fused["emotion"][1] - voice["emotion"][1]).max() > 1e-3
+    # kept across readings of the same files, each is decoded once, and the answers are the same
+    import training.branch_eval as branch_eval
+
+    decoded, decode = [], branch_eval.decode_audio
+    kept: dict = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(branch_eval, "decode_audio", lambda path: decoded.append(path) or decode(path))
+        _, fused_kept, _ = evaluate_branch(model, str(tmp_path / "words.csv"), "fused", voice_items=kept)
+        _, voice_kept, _ = evaluate_branch(model, str(tmp_path / "words.csv"), "voice", voice_items=kept)
+    assert len(decoded) == 1 and list(kept) == [str(tmp_path / "speech.wav")]
+    assert np.array_equal(fused_kept["emotion"], fused["emotion"]) and np.array_equal(voice_kept["emotion"],
+                                                                                      voice["emotion"])
     (tmp_path / "bad.csv").write_text("path,emotion,text,heard\nspeech.wav,joy,hello there,1.7\n")
     from training.data import DataError
 

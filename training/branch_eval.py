@@ -77,12 +77,15 @@ def fold_pairs(pairs: np.ndarray, class_set: str) -> np.ndarray:
 
 
 def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = None,
-                    batch_size: int = 32, classes: str | None = None) -> tuple[dict, dict, dict]:
+                    batch_size: int = 32, classes: str | None = None,
+                    voice_items: dict | None = None) -> tuple[dict, dict, dict]:
     """(metrics, probabilities, truth) of one branch ("text", "voice", "face") or of the fused answer ("fused").
 
     classes: score in a class set (labels.CLASS_SETS) instead of the 7 emotions: the answer's pair probabilities
     summed per class, the true emotion mapped to its class. A branch that answers in a class set (the voice's
-    "voice4") is scored in it by default."""
+    "voice4") is scored in it by default. voice_items: a dict the caller keeps for one model, file path -> what its
+    voice read from that file before standardisation, so that several readings of the same files (the voice alone,
+    the fused answer, other speaker groups) decode and encode each file once."""
     from .metrics import all_metrics, task_metrics
 
     cfg = model.config
@@ -104,8 +107,13 @@ def evaluate_branch(model, csv_path: str, branch: str, encoding: str | None = No
     for row in rows:
         try:
             if "audio" in cfg.modalities and "audio" in wanted:
-                audio = decode_audio(row["path"])
-                row["audio"] = procs["audio"].read(audio if audio.size else None)
+                key = str(row["path"])
+                if voice_items is None or key not in voice_items:
+                    audio = decode_audio(row["path"])
+                    item = procs["audio"].read(audio if audio.size else None)
+                    if voice_items is not None:
+                        voice_items[key] = item
+                row["audio"] = voice_items[key] if voice_items is not None else item
             if "video" in cfg.modalities and "video" in wanted:
                 row["video"] = face_input(procs["video"], row["path"])
         except (MediaError, OSError) as e:
