@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         model = MultimodalSentimentModel.from_pretrained(args.init_from)
         model.config.branch_temperatures = {}  # calibrated again below
     else:
-        model = branch_model("video", video_backbone="face_cnn", face_width=args.width, num_frames=1)
+        model = branch_model("video", seed=args.seed, video_backbone="face_cnn", face_width=args.width,
+                             num_frames=1)
     report = train_branch(model, "video", x[train_idx], labels[train_idx], x[val_idx], val_labels, args.epochs,
                           args.lr, args.batch_size, augment, weighting=args.weighting, seed=args.seed)
     report.update(data=data, licence=licence, n_train=int(len(train_idx)), n_val=int(len(val_idx)),

@@ -71,7 +71,6 @@ SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
 TRAIN_GROUPS = (2, 4, 8, 16, 32)  # how many of a speaker's clips a training clip is standardised with
 # (clips in a recording, share of the clips in recordings of that size) when states are made from recordings
 RECORDING_SIZES = ((1, 0.15), (3, 0.2), (10, 0.3), (30, 0.35))
-LATE_ROWS = ("base+egemaps",)  # comparison rows added after the shipped voice was chosen (see main)
 # what metrics.json's figures and the temperature come from (scripts/build_starter.py shows it on the card)
 CALIBRATED_ON = "leave-one-corpus-out: each corpus read by a voice that never heard it"
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
@@ -273,10 +272,11 @@ def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, s
     x = np.concatenate([h[keep] for h in normed])
     labels = np.tile(y[rows][keep], len(normed))
     states_only = clean.shape[1] == 2 * WHISPER_WIDTHS[encoder]
-    model = branch_model("audio", audio_backbone="whisper", whisper_encoder=encoder, voice_context=context,
-                         branch_classes={"audio": CLASS_SET}, voice_normalisation=(prior or {}) if states_only else {})
+    model = branch_model("audio", seed=args.seed, audio_backbone="whisper", whisper_encoder=encoder,
+                         voice_context=context, branch_classes={"audio": CLASS_SET},
+                         voice_normalisation=(prior or {}) if states_only else {})
     if not states_only:  # states and other features side by side: a comparison row, never saved
-        model.audio_encoder = widened(model.config, clean.shape[1], paired=prior is not None)
+        model.audio_encoder = widened(model.config, clean.shape[1], paired=prior is not None, seed=args.seed)
     x_t = torch.from_numpy(x)
     model.audio_encoder.set_statistics(x_t)
     train_branch(model, "audio", x_t, labels, None, None, args.epochs, args.lr, args.batch_size,
@@ -284,15 +284,18 @@ def fit(clean: np.ndarray, aug: np.ndarray, y: np.ndarray, corpus: np.ndarray, s
     return model, prior
 
 
-def widened(config, width: int, paired: bool):
+def widened(config, width: int, paired: bool, seed: int):
     """The voice encoder over features wider than the Whisper states it is made for (the states, then eGeMAPS),
-    standardised per speaker outside it: the same head, trained the same way, for the comparison table."""
+    standardised per speaker outside it: the same head, trained the same way, for the comparison table. Its
+    weights are drawn from seed alone, as branch_model's are."""
     from mmsa.encoders import VoiceEncoder
 
-    encoder = VoiceEncoder(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = VoiceEncoder(config)
+        encoder.projection[1] = torch.nn.Linear(width, config.proj_dim)
     encoder.register_buffer("feature_mean", torch.zeros(width))
     encoder.register_buffer("feature_std", torch.ones(width))
-    encoder.projection[1] = torch.nn.Linear(width, config.proj_dim)
     encoder.width, encoder.paired = width, paired
     encoder.input_width = 2 * width if paired else width
     return encoder
@@ -439,10 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         comparison[label], _ = leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder, normalise, args,
                                                     context=context)
 
-    # rows in LATE_ROWS are scored once the shipped model is trained: a head's initialisation follows the fits
-    # before it, and adding such a row must not change the shipped voice
-    early = [n for n in args.compare if n not in LATE_ROWS]
-    for name in early:
+    # every fit starts from args.seed alone (branches.branch_model), so a comparison row never changes the voice
+    for name in args.compare:
         compare(name)
     clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir, args.context)
     shipped = f"{args.encoder} states, {labels[args.context]}, per-speaker standardisation (shipped)"
@@ -453,11 +454,6 @@ def main(argv: list[str] | None = None) -> int:
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
     model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args, args.context)
     model.config.branch_familiarity = {"audio": thresholds(distance)}
-    shipped_row = comparison.pop(shipped)
-    for name in args.compare:
-        if name in LATE_ROWS:
-            compare(name)
-    comparison[shipped] = shipped_row  # the table's last row
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
