@@ -146,6 +146,7 @@ def with_voice(model, voice_dir: Path):
     model.load_state_dict({**model.state_dict(), **state}, strict=True)
     c.branch_temperatures["audio"] = v.branch_temperatures["audio"]
     c.voice_normalisation, c.voice_context = v.voice_normalisation, v.voice_context
+    c.voice_movement = v.voice_movement  # the candidate's own: none for a voice trained without it
     if "audio" in v.branch_familiarity:
         c.branch_familiarity["audio"] = v.branch_familiarity["audio"]
     return model

@@ -15,6 +15,8 @@ from typing import Any
 from .labels import CLASS_SETS
 from .media import SAMPLE_RATE
 
+PITCH_STATISTICS = 7  # features.pitch_statistics: semitone mean, std, 20th, 50th, 80th percentile, 80th - 20th, step
+
 # fusion concatenates branch embeddings in this order (the seed's order, so its checkpoint converts exactly)
 MODALITIES: tuple[str, ...] = ("text", "video", "audio")
 # 3D video nets from torchvision (clips in, features out) and 2D image nets pooled over frames.
@@ -103,6 +105,10 @@ class ModelConfig:
     # {"mean": [...], "var": [...], "weight": w}, the training voices' statistics and how many utterances they
     # count as; empty: none (earlier voice branches)
     voice_normalisation: dict[str, Any] = field(default_factory=dict)
+    # with voice_normalisation: how much a speaker's pitch must move between utterances for the voice to have its
+    # say (features.voice_movement): {"mean": [7], "std": [7], "directions": [[7], ...], "low": a, "high": b};
+    # empty: the voice always has its say (earlier voice branches)
+    voice_movement: dict[str, Any] = field(default_factory=dict)
     # video branch
     video_backbone: str = "mobilenet_v3_small"
     num_frames: int = 8  # sampled across the whole utterance span
@@ -184,6 +190,7 @@ class ModelConfig:
         self._validate_text_config()
         self._validate_late_fusion()
         self._validate_voice_normalisation()
+        self._validate_voice_movement()
 
     def _validate_late_fusion(self) -> None:
         for name in ("branch_temperatures", "branch_weights", "branch_validation", "branch_familiarity"):
@@ -249,6 +256,33 @@ class ModelConfig:
         if min(norm["var"]) <= 0:
             raise ValueError("voice_normalisation.var must be positive")
         _bounded("voice_normalisation.weight", norm["weight"], float, 0.0, 1e6)
+
+    def _validate_voice_movement(self) -> None:
+        move = self.voice_movement
+        if not isinstance(move, dict):
+            raise ValueError(f"voice_movement must be a dict, got {move!r}")
+        if not move:
+            return
+        if not self.voice_normalisation:
+            raise ValueError("voice_movement needs voice_normalisation: it is measured per speaker")
+        if set(move) != {"mean", "std", "directions", "low", "high"}:
+            raise ValueError(f"voice_movement must hold 'mean', 'std', 'directions', 'low' and 'high', got "
+                             f"{sorted(move)}")
+
+        def numbers(values) -> bool:
+            return (isinstance(values, list) and len(values) == PITCH_STATISTICS
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values))
+
+        if not (numbers(move["mean"]) and numbers(move["std"]) and min(move["std"]) > 0):
+            raise ValueError(f"voice_movement.mean and .std must be {PITCH_STATISTICS} finite numbers, std positive")
+        rows = move["directions"]
+        if not (isinstance(rows, list) and 1 <= len(rows) <= PITCH_STATISTICS and all(numbers(r) for r in rows)):
+            raise ValueError(f"voice_movement.directions must be 1 to {PITCH_STATISTICS} rows of "
+                             f"{PITCH_STATISTICS} finite numbers")
+        _bounded("voice_movement.low", move["low"], float, 0.0, 1e6)
+        _bounded("voice_movement.high", move["high"], float, 0.0, 1e6)
+        if not move["low"] < move["high"]:
+            raise ValueError("voice_movement.low must be below voice_movement.high")
 
     @property
     def whisper_width(self) -> int:

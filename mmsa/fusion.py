@@ -20,7 +20,9 @@ Pooling. Weighted log-linear pooling over the branches present for an utterance:
 
 with p_m the branch's temperature-calibrated pair distribution, w_m its weight (its Cohen's kappa on data unlike
 its training data, reliability_weight) and f_m in [0, 1] how familiar this input is to it:
-- voice and face: how near their training features the input lies (feature_distance, familiarity());
+- voice and face: how near their training features the input lies (feature_distance, familiarity()); the voice's
+  times how much its speaker's pitch moves between utterances, where its config measures it (features.voice_movement:
+  the voice's states move with the words as much as with emotion, and a voice that does not move carries none);
 - words: how clearly the recogniser heard them (Span.heard: exp of Whisper's mean token log-probability; 1 - heard
   is the distance, calibrated on MELD dev as the pipeline transcribes it); typed words are not measured and count
   fully.

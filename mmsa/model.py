@@ -196,6 +196,7 @@ class MultimodalSentimentModel(
         text_features: torch.Tensor | None = None,
         video_features: torch.Tensor | None = None,
         text_heard: torch.Tensor | None = None,
+        voice_movement: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Shapes: input_ids/attention_mask (batch, tokens); audio (batch, n_mels, frames) with audio_lengths
         (batch,); video (batch, frames, 3, size, size); present[m] bool (batch,) for samples that have modality m
@@ -206,6 +207,9 @@ class MultimodalSentimentModel(
 
         text_heard: (batch,) how clearly the recogniser heard each utterance's words (processors.TextProcessor),
         NaN where the text was not recognised; late fusion measures the words' familiarity on it.
+
+        voice_movement: (batch,) in [0, 1], how much the speaker's pitch moves between utterances
+        (features.voice_movement); late fusion scales the voice's say by it.
         """
         branch_inputs = {
             "text": dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
@@ -250,6 +254,10 @@ class MultimodalSentimentModel(
                 unclear = 1.0 - text_heard.to(device=device, dtype=torch.float32)
                 # NaN (typed, not measured) stays NaN through familiarity()'s clamp
                 familiar["text"] = familiarity(unclear, self.config.branch_familiarity["text"])
+            # a voice that does not move gives its branch nothing to read
+            if voice_movement is not None and familiar.get("audio") is not None:
+                moves = voice_movement.to(device=device, dtype=torch.float32).nan_to_num(0.0).clamp(0.0, 1.0)
+                familiar["audio"] = familiar["audio"] * moves
             return self._late(embeddings, masks, familiar)
         fused = self.fusion_layer(torch.cat([embeddings[m] for m in self.config.modalities], dim=1))
         out = ModelOutput(self.emotion_classifier(fused), self.sentiment_classifier(fused), masks)

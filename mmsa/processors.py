@@ -105,6 +105,8 @@ class WhisperVoiceProcessor:
       (speech_states; the pipeline reuses the recogniser's own states, read_recording); a lone clip (read) is
       heard as a recording of its own;
     - "utterance": each utterance encoded alone, trimmed to what the recogniser's VAD hears (earlier branches).
+    With config.voice_movement an item also carries the utterance's pitch statistics after its states
+    (features.pitch_statistics), from which normalise() measures how much each speaker's voice moves.
 
     whisper: the faster-whisper model named by config.whisper_encoder; loaded on first use when not given."""
 
@@ -126,6 +128,16 @@ class WhisperVoiceProcessor:
     def reads_recording(self) -> bool:
         return self.config.voice_context == "recording"
 
+    @property
+    def measures_movement(self) -> bool:
+        """Whether items carry the utterance's pitch statistics after its states (config.voice_movement)."""
+        return bool(self.config.voice_movement)
+
+    def _with_pitch(self, item: np.ndarray | None, wave: np.ndarray) -> np.ndarray | None:
+        if item is None or not self.measures_movement:
+            return item
+        return np.concatenate([item, features.pitch_statistics(wave)]).astype(np.float32)
+
     def read(self, wave: np.ndarray | None) -> np.ndarray | None:
         if wave is None or np.asarray(wave).size < features.VOICE_MIN_SAMPLES:
             return None
@@ -133,8 +145,8 @@ class WhisperVoiceProcessor:
         if self.reads_recording:
             from .speech_states import recording_features
 
-            return recording_features(self.whisper, [wave])[0]
-        return features.voice_features(self.whisper, features.trim_to_speech(wave))
+            return self._with_pitch(recording_features(self.whisper, [wave])[0], wave)
+        return self._with_pitch(features.voice_features(self.whisper, features.trim_to_speech(wave)), wave)
 
     def read_recording(self, audio: np.ndarray | None, spans: Sequence, states=None) -> list[np.ndarray | None]:
         """Every span's item in one recording (16 kHz mono audio; spans with .start and .end in seconds). states:
@@ -148,7 +160,8 @@ class WhisperVoiceProcessor:
             from .speech_states import encode_speech
 
             states = encode_speech(self.whisper, audio)
-        return [states.pool(s.start, s.end) for s in spans]
+        return [self._with_pitch(states.pool(s.start, s.end),
+                                 audio[int(s.start * SAMPLE_RATE):int(s.end * SAMPLE_RATE)]) for s in spans]
 
     def normalise(self, items: Sequence[np.ndarray | None], speakers: Sequence) -> list[np.ndarray | None]:
         """The read items of one recording as the branch reads them: where it was trained per speaker
@@ -158,24 +171,38 @@ class WhisperVoiceProcessor:
         prior = self.config.voice_normalisation
         if not prior:
             return list(items)
-        # an utterance whose features are not numbers is absent: it must not spoil its speaker's statistics
-        out = [v if v is not None and np.isfinite(v).all() else None for v in items]
+        width = 2 * self.config.whisper_width
+        # an utterance whose features are not numbers is absent: it must not spoil its speaker's statistics (its
+        # pitch may be unmeasured, NaN: then it only has no say in how its speaker's voice moves)
+        out = [v if v is not None and np.isfinite(v[:width]).all() else None for v in items]
         rows = [i for i, v in enumerate(out) if v is not None]
         if not rows:
             return out
-        paired = features.voice_pair(np.stack([out[i] for i in rows]), [speakers[i] for i in rows], prior)
+        states = np.stack([out[i] for i in rows])
+        groups = [speakers[i] for i in rows]
+        paired = features.voice_pair(states[:, :width], groups, prior)
+        if self.measures_movement:  # the speaker's movement rides after the pair, for collate to take off
+            moves = features.voice_movement(states[:, width:], groups, self.config.voice_movement)
+            paired = np.concatenate([paired, moves[:, None].astype(np.float32)], axis=1)
         for k, i in enumerate(rows):
             out[i] = paired[k]
         return out
 
     def collate(self, items: Sequence[np.ndarray | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         width = 2 * self.config.whisper_width * (2 if self.config.voice_normalisation else 1)
-        rows = [np.asarray(v, np.float32) if v is not None else np.zeros(width, np.float32) for v in items]
-        return {"audio": torch.from_numpy(np.stack(rows))}, torch.tensor([v is not None for v in items])
+        moves = self.measures_movement
+        rows = [np.asarray(v, np.float32) if v is not None else np.zeros(width + int(moves), np.float32)
+                for v in items]
+        x = torch.from_numpy(np.stack(rows))
+        present = torch.tensor([v is not None for v in items])
+        if moves:  # normalise() put the speaker's movement last
+            return {"audio": x[:, :width], "voice_movement": x[:, width]}, present
+        return {"audio": x}, present
 
     def signature(self) -> list:  # the cache holds read() items: normalisation is applied after, per recording
         context = [] if self.config.voice_context == "utterance" else [self.config.voice_context]  # old caches stay valid
-        return ["whisper_voice", self.config.whisper_encoder, features.VOICE_MIN_SAMPLES, *context]
+        pitch = ["pitch", features.PITCH_STATISTICS] if self.measures_movement else []  # items carry it too
+        return ["whisper_voice", self.config.whisper_encoder, features.VOICE_MIN_SAMPLES, *context, *pitch]
 
 
 class FrameProcessor:

@@ -107,6 +107,31 @@ def test_the_pipeline_reuses_the_recognisers_states(speech_video, monkeypatch):
 
 
 @pytest.mark.e2e
+def test_the_pipeline_measures_how_much_each_speakers_pitch_moves(speech_video):
+    """A voice with a movement calibration (config.voice_movement): each utterance it reads carries its pitch
+    statistics, and the whole pipeline runs with the voice's say scaled by its speaker's movement."""
+    from mmsa.analyze import Analyzer
+    from mmsa.config import PITCH_STATISTICS
+    from training.branches import branch_model
+
+    move = {"mean": [30.0] + [1.0] * 6, "std": [5.0] + [1.0] * 6, "directions": [[1.0] + [0.0] * 6],
+            "low": 0.5, "high": 2.0}
+    model = branch_model("audio", audio_backbone="whisper", whisper_encoder="tiny.en", voice_context="recording",
+                         branch_classes={"audio": "voice4"}, voice_movement=move,
+                         voice_normalisation={"mean": [0.0] * 768, "var": [1.0] * 768, "weight": 4.0})
+    analyzer = Analyzer(model, asr=default_asr())
+    audio = decode_audio(speech_video)
+    spans, kept = transcribe_speech(analyzer.asr, audio)
+    items = analyzer.processors["audio"].read_recording(audio, spans, kept)
+    read = [v for v in items if v is not None]
+    assert read and all(v.shape == (768 + PITCH_STATISTICS,) for v in read)
+    assert all(np.isfinite(v[768:]).all() for v in read)  # espeak-ng's speech is voiced: its pitch is measured
+    analysis = analyzer.analyze(speech_video)
+    voiced = [u for u in analysis.utterances if "audio" in u.modalities]
+    assert voiced and all(0.0 <= u.by_modality["audio"].weight <= 1.0 for u in voiced)
+
+
+@pytest.mark.e2e
 def test_a_voice_trained_on_lone_utterances_still_reads_them_alone(speech_video):
     from mmsa import features
     from mmsa.processors import WhisperVoiceProcessor

@@ -48,6 +48,9 @@ def test_speaker_normalise_by_hand():
     assert np.isfinite(alone).all() and np.abs(alone).max() < 1e-3
 
 
+MOVE = {"mean": [0.0] * 7, "std": [1.0] * 7, "directions": [[1.0] + [0.0] * 6], "low": 1.0, "high": 3.0}
+
+
 def _voice_model(**extra):
     torch.manual_seed(0)
     width = 768
@@ -69,6 +72,14 @@ def test_config_rejects_bad_class_sets_and_normalisation():
         ModelConfig(**{**good, "voice_normalisation": {"mean": [0.0], "var": [1.0], "weight": 4.0}})
     with pytest.raises(ValueError, match="var must be positive"):
         ModelConfig(**{**good, "voice_normalisation": {"mean": [0.0] * 768, "var": [0.0] * 768, "weight": 4.0}})
+    assert ModelConfig(**{**good, "voice_movement": MOVE}).voice_movement == MOVE
+    for bad, message in [({**MOVE, "low": 3.0}, "low must be below"), ({**MOVE, "std": [0.0] * 7}, "std positive"),
+                         ({**MOVE, "directions": [[1.0] * 6]}, "rows of 7 finite numbers"),
+                         ({"mean": [0.0] * 7}, "must hold 'mean', 'std', 'directions'")]:
+        with pytest.raises(ValueError, match=message):
+            ModelConfig(**{**good, "voice_movement": bad})
+    with pytest.raises(ValueError, match="needs voice_normalisation"):
+        ModelConfig(**{**good, "voice_normalisation": {}, "voice_movement": MOVE})
 
 
 def test_the_voice_answers_in_its_classes_and_says_only_a_sentiment(tmp_path):
@@ -118,6 +129,68 @@ def test_the_pipeline_standardises_each_speakers_voice_together():
     alone = lambda x: (x - x / 5) / (((x - x / 5) ** 2 + 4) / 5) ** 0.5  # noqa: E731
     assert out[3][0] == pytest.approx(alone(2.0), abs=1e-5) and out[3][768] == pytest.approx(alone(2.0), abs=1e-5)
     assert out[0][768] == pytest.approx(alone(1.0), abs=1e-5) and out[2][768] == pytest.approx(alone(3.0), abs=1e-5)
+
+
+def test_pitch_statistics_of_a_steady_tone_a_glide_and_silence():
+    from mmsa.features import pitch_statistics
+
+    t = np.arange(16000) / 16000
+    steady = pitch_statistics(0.5 * np.sin(2 * np.pi * 220 * t))  # 220 Hz = 36 semitones above 27.5 Hz
+    assert steady[0] == pytest.approx(36.0, abs=0.3) and steady[3] == pytest.approx(36.0, abs=0.3)
+    assert steady[1] < 0.2 and steady[5] < 0.2 and steady[6] < 0.2  # it does not move
+    glide = pitch_statistics(0.5 * np.sin(2 * np.pi * np.cumsum(np.linspace(150, 300, 16000)) / 16000))
+    assert 5.0 < glide[5] < 9.0  # 150 -> 300 Hz is 12 semitones; the middle 60% of it about 7
+    assert np.isnan(pitch_statistics(np.zeros(16000))).all()  # nothing voiced: not measured
+    assert np.isnan(pitch_statistics(np.zeros(100))).all()
+
+
+def test_voice_movement_by_hand():
+    from mmsa.features import voice_movement
+
+    calibration = MOVE
+    stats = np.zeros((7, 7))
+    stats[:, 0] = [0.0, 2.0, 0.0, 4.0, 5.0, 1.0, np.nan]
+    out = voice_movement(stats, ["a", "a", "b", "b", "c", "d", "d"], calibration)
+    # a: variance of (0, 2) = 2 -> (2 - 1) / (3 - 1); b: of (0, 4) = 8 -> 1; c alone and d with one measured
+    # utterance: how they move cannot be seen, so no say
+    assert out == pytest.approx([0.5, 0.5, 1.0, 1.0, 0.0, 0.0, 0.0])
+    flat = voice_movement(np.zeros((3, 7)), ["a"] * 3, calibration)
+    assert flat == pytest.approx([0.0] * 3)  # a voice that does not move has no say
+
+
+def test_the_voice_has_no_say_where_its_speakers_pitch_does_not_move():
+    """The processor measures each speaker's movement from the pitch statistics its items carry, collate hands it
+    to the model, and late fusion scales the voice's weight by it: a flat voice, or a lone utterance, leaves the
+    words alone."""
+    from mmsa.processors import processors_for
+
+    model = _voice_model(voice_movement=MOVE, branch_weights={"text": 0.3, "audio": 0.3}).eval()
+    proc = processors_for(model, whisper=object())["audio"]
+    rng = np.random.default_rng(0)
+
+    def item(pitch0):
+        return np.concatenate([rng.normal(size=768), [pitch0] + [0.0] * 6]).astype(np.float32)
+
+    items = [item(0.0), item(0.1), item(0.0), item(0.0), item(4.0), item(0.0)]
+    out = proc.normalise(items, ["flat", "flat", "flat", "lively", "lively", "alone"])
+    inputs, present = proc.collate(out)
+    assert inputs["audio"].shape == (6, 1536)
+    moves = inputs["voice_movement"]
+    assert moves.tolist() == pytest.approx([0.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    text = processors_for(model)["text"]
+    words, _ = text.collate([text.read("I can't believe it") for _ in range(6)])
+    with torch.inference_mode():
+        fused = model(**words, **inputs, present={"text": torch.ones(6, dtype=torch.bool), "audio": present})
+        plain = model(**words, audio=inputs["audio"], present={"text": torch.ones(6, dtype=torch.bool),
+                                                                "audio": present})
+    assert fused.weights["audio"].tolist() == pytest.approx([0.0, 0.0, 0.0, *plain.weights["audio"][3:5].tolist(),
+                                                              0.0])
+    assert plain.weights["audio"].min() > 0
+    # where the voice has no say the fused answer is the words' own
+    assert torch.allclose(model.probabilities(fused)["pairs"][:3], fused.modality_logits["text"]["pairs"][:3].exp(),
+                          atol=1e-5)
+    assert not torch.allclose(model.probabilities(fused)["pairs"][3:5],
+                              fused.modality_logits["text"]["pairs"][3:5].exp(), atol=1e-3)
 
 
 def _write_tree(root, files: dict[str, bytes]):
@@ -224,10 +297,13 @@ def test_training_voice_end_to_end_on_generated_corpora(tmp_path):
     assert c.voice_context == "recording"  # the pipeline pools the recogniser's own states
     assert len(c.voice_normalisation["mean"]) == 768 and c.voice_normalisation["weight"] == 4.0
     assert 0 < c.branch_familiarity["audio"]["typical"] < c.branch_familiarity["audio"]["limit"]
+    # how much a speaker's pitch must move: 3 directions for 4 classes, a low point below the high one
+    assert len(c.voice_movement["directions"]) == 3 and 0 <= c.voice_movement["low"] < c.voice_movement["high"]
     assert cross["emotion"]["kappa"] == shipped["mean"]["kappa"] and -1 <= cross["emotion"]["kappa"] <= 1
     for held in ("emodb", "ravdess", "turev"):  # each left-out model is kept for fusion checks
         kept = MultimodalSentimentModel.from_pretrained(str(out / "loco" / held)).config
         assert kept.branch_classes == {"audio": "voice4"} and "audio" in kept.branch_familiarity
+        assert kept.voice_movement and kept.voice_movement != c.voice_movement  # from its own corpora
         kept_report = json.loads((out / "loco" / held / "training_report.json").read_text())
         # calibrated on the corpora it learned from (each read by a model trained on the other): the corpus left
         # out only scores it
@@ -297,6 +373,7 @@ def test_a_composed_voice_comes_back_out_unchanged():
     voice = MultimodalSentimentModel.tiny(modalities=["audio"], fusion="late", audio_backbone="whisper",
                                           derived_sentiment=["audio"], branch_classes={"audio": "voice4"},
                                           voice_normalisation=norm, voice_context="recording",
+                                          voice_movement=MOVE,
                                           branch_temperatures={"audio": {"emotion": 1.5}},
                                           branch_familiarity={"audio": {"typical": 1.0, "limit": 2.0}}).eval()
     face = MultimodalSentimentModel.tiny(modalities=["video"], fusion="late", video_backbone="face_cnn",
@@ -305,7 +382,7 @@ def test_a_composed_voice_comes_back_out_unchanged():
     joined = compose(text, voice, face, {"text": 0.3, "audio": 0.6, "video": 0.4})
     c = joined.config
     assert c.branch_classes == {"audio": "voice4"} and c.voice_normalisation == norm
-    assert c.voice_context == "recording"  # how its states are made travels with it
+    assert c.voice_context == "recording" and c.voice_movement == MOVE  # how its states are made travels with it
     assert c.branch_familiarity == {"audio": {"typical": 1.0, "limit": 2.0}}
     x = torch.randn(4, 2 * width)  # voice_pair's: with the speaker, then alone
     present = {"audio": torch.ones(4, dtype=torch.bool)}
@@ -313,12 +390,13 @@ def test_a_composed_voice_comes_back_out_unchanged():
         want = voice(audio=x, present=present).modality_logits["audio"]["classes"]
         back = branch_of(joined, "audio")
         assert back.config.voice_normalisation == norm and back.config.branch_classes == {"audio": "voice4"}
-        assert back.config.voice_context == "recording"
+        assert back.config.voice_context == "recording" and back.config.voice_movement == MOVE
         assert back(audio=x, present=present).modality_logits["audio"]["classes"].numpy() == pytest.approx(
             want.numpy(), abs=1e-6)
         other = MultimodalSentimentModel(voice.config)
         other.eval()
         swapped = with_voice(joined, _saved(other))
+        assert swapped.config.voice_movement == MOVE
         got = swapped(audio=x, present={**present, "text": torch.zeros(4, dtype=torch.bool),
                                         "video": torch.zeros(4, dtype=torch.bool)}).modality_logits["audio"]["classes"]
         assert got.numpy() == pytest.approx(other(audio=x, present=present).modality_logits["audio"]["classes"]

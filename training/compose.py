@@ -29,6 +29,7 @@ def compose(text: MultimodalSentimentModel, voice: MultimodalSentimentModel, fac
         "modalities": ["text", "audio", "video"], "fusion": "late", "per_modality_heads": True,
         "audio_backbone": "whisper", "whisper_encoder": vc.whisper_encoder,
         "voice_normalisation": vc.voice_normalisation, "voice_context": vc.voice_context,
+        "voice_movement": vc.voice_movement,
         "video_backbone": "face_cnn", "face_size": fc.face_size, "face_width": fc.face_width,
         "num_frames": FACE_FRAMES,
         "branch_temperatures": {"text": {"emotion": tc.emotion_temperature, "sentiment": tc.sentiment_temperature},
@@ -65,7 +66,8 @@ def branch_of(model: MultimodalSentimentModel, modality: str) -> MultimodalSenti
     if c.fusion != "late" or modality not in c.derived_sentiment:
         raise ValueError(f"the model has no emotion-only {modality} branch to take out (late fusion only)")
     overrides = {"audio": {"audio_backbone": "whisper", "whisper_encoder": c.whisper_encoder,
-                           "voice_normalisation": c.voice_normalisation, "voice_context": c.voice_context},
+                           "voice_normalisation": c.voice_normalisation, "voice_context": c.voice_context,
+                           "voice_movement": c.voice_movement},
                  "video": {"video_backbone": "face_cnn", "face_size": c.face_size, "face_width": c.face_width,
                            "num_frames": 1}}[modality]
     branch = branch_model(modality, **overrides, proj_dim=c.proj_dim, fusion_dim=c.fusion_dim,

