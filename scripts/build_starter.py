@@ -82,6 +82,9 @@ STARTER_SUMMARY = (
     "split evenly over the pairs it stands for); each "
     "branch counts by its figures on data unlike its training data and by how familiar each input is to it (the "
     "words by how clearly the speech recogniser heard them); where none is familiar, the words answer alone.")
+# with a voice that measures how its speaker's pitch moves (config.voice_movement, training.voice)
+STARTER_SUMMARY_MOVEMENT = STARTER_SUMMARY.replace(
+    "heard them);", "heard them, the voice also by how much its speaker's pitch moves between utterances);")
 STARTER_LIMITS = (
     "- Voice and face learned from acted data (RAVDESS, EmoDB, TurEV-DB: 36 actors in English, German and Turkish; "
     "FER2013: web images, mostly frontal). Expect them to be less sure, and less right, on spontaneous speech and real video; each "
@@ -93,6 +96,10 @@ STARTER_LIMITS = (
     "listener. No face found means the utterance is read without the picture (and the result says so).\n"
     "- Licences: the weights inherit RAVDESS's CC BY-NC-SA 4.0, TurEV-DB's CC BY-NC-ND 4.0, EmoDB's and FER2013's "
     "research-only terms (FER+'s labels are MIT): non-commercial research use only. For other uses select `starter-text`.")
+STARTER_LIMITS_MOVEMENT = STARTER_LIMITS.replace(
+    "A clip of one utterance is measured against the average training voice.",
+    "In a clip of one utterance, or where a speaker's pitch does not move between utterances (a flat or synthetic "
+    "voice), the voice has no say in the fused answer; its own answer is still shown.")
 STARTER_DATA = ("MELD (GNU GPL v3) for the words; for the voice RAVDESS speech, actors 01-20 (Livingstone & Russo 2018, "
                 "CC BY-NC-SA 4.0), EmoDB's original files (Burkhardt et al. 2005, free for research) and TurEV-DB "
                 "(Canpolat et al. 2020, CC BY-NC-ND 4.0 per its README); FER2013 train (Kaggle 2013 challenge, research "
@@ -363,6 +370,7 @@ def main() -> int:
     }
     starter_run = runs / "starter"
     starter.save_pretrained(str(starter_run))
+    moves = bool(starter.config.voice_movement)
     # a training.evaluate run also names its model and skipped rows; exclaim_keep says how dev was read
     metric_keys = ("n", "emotion", "sentiment", "exclaim_keep")
     (starter_run / "metrics.json").write_text(json.dumps({k: text_metrics[k] for k in metric_keys if k in text_metrics},
@@ -373,7 +381,8 @@ def main() -> int:
             (starter_run / png).write_bytes((text_run / png).read_bytes())
     write_card(starter, starter_run, metrics=text_metrics, report=text_report or None,
                repo_id="mmsa/starter-multimodal",
-               title=STARTER_TITLE, summary=STARTER_SUMMARY, extra_limits=STARTER_LIMITS, license="other",
+               title=STARTER_TITLE, summary=STARTER_SUMMARY_MOVEMENT if moves else STARTER_SUMMARY,
+               extra_limits=STARTER_LIMITS_MOVEMENT if moves else STARTER_LIMITS, license="other",
                data_licence=STARTER_DATA, branch_results=branch_table(figures) + voice_table(voice_metrics)
                + (fusion_table(fusion_results, weights) if fusion_results else ""))
     head = export_head(starter_run, STARTERS["starter"][0], half=True)
