@@ -47,8 +47,10 @@ def unfamiliar_notes(results: list[UtteranceResult]) -> list[str]:
         unfamiliar = [p for p in own if p.familiar is False]
         if unfamiliar:
             dropped = sum(1 for p in unfamiliar if not p.counted)
-            what = "the recogniser was unsure of the words" if m == "text" else \
-                f"the {MODALITY_NAMES[m]} was unlike what its branch learned from"
+            what = {"text": "the recogniser was unsure of the words",
+                    "audio": "the voice was unlike what its branch learned from, or its speaker's pitch did not move "
+                             "enough between utterances (or had one utterance) to be read"}.get(
+                m, f"the {MODALITY_NAMES[m]} was unlike what its branch learned from")
             notes.append(f"{what} in {len(unfamiliar)} of {n} utterance(s): counted less there"
                          + (f", not at all in {dropped}" if dropped else ""))
     silent = [u for u in results if u.by_modality and not any(p.counted for p in u.by_modality.values())]

@@ -85,12 +85,13 @@ def _said(p) -> str:
 
 def _branch_said(p, modality: str = "") -> str:
     """A branch's own answer (in its own classes where it has them), and the say it had in the fused one: its
-    weight, or that it was not counted (and why: an unfamiliar input; for the words, heard unclearly)."""
+    weight, or that it was not counted (and why: an unfamiliar input; for the words, heard unclearly; for the voice,
+    also a speaker whose pitch did not move, or could not be seen to, config.voice_movement)."""
     said = f"{p.label} {p.class_scores[p.label]:.0%}" if p.class_scores else _said(p)
     if p.weight is None:
         return said
     if p.familiar is False:
-        why = "words heard unclearly" if modality == "text" else "unfamiliar input"
+        why = {"text": "words heard unclearly", "audio": "unfamiliar or unmoving voice"}.get(modality, "unfamiliar input")
         return f"{said} · {why}, " + ("not counted" if not p.counted else f"weight {p.weight:.2f}")
     return f"{said} · weight {p.weight:.2f}" if p.counted else f"{said} · not counted (weight 0)"
 

@@ -107,7 +107,7 @@ def test_the_voice_answers_in_its_classes_and_says_only_a_sentiment(tmp_path):
     assert _branch_said(voice).startswith("negative, aroused 70%")
     unclear = Prediction.from_probabilities([0.1, 0, 0, 0.7, 0.2, 0, 0], [0.1, 0.2, 0.7], weight=0.0, familiarity=0.2)
     assert _branch_said(unclear, "text").endswith("· words heard unclearly, not counted")
-    assert _branch_said(unclear, "audio").endswith("· unfamiliar input, not counted")
+    assert _branch_said(unclear, "audio").endswith("· unfamiliar or unmoving voice, not counted")
 
 
 def test_the_pipeline_standardises_each_speakers_voice_together():
