@@ -242,7 +242,11 @@ def pitch_table(clips: list[Clip], folder: Path | None) -> np.ndarray:
     from mmsa.features import pitch_statistics
     from mmsa.media import decode_audio
 
-    key = hashlib.sha256(json.dumps([str(c.path) for c in clips]).encode()).hexdigest()[:12]
+    from mmsa.features import PITCH_RANGE_HZ, SILENCE_RMS
+
+    # the tracker's settings are in the key: a cache of other statistics is never read back
+    key = hashlib.sha256(json.dumps([[str(c.path) for c in clips], PITCH_RANGE_HZ, SILENCE_RMS, "semitones-7"])
+                         .encode()).hexdigest()[:12]
     path = folder / f"pitch-{key}.npz" if folder else None
     if path is not None and path.is_file():
         return np.load(path)["pitch"]
@@ -514,14 +518,19 @@ def main(argv: list[str] | None = None) -> int:
     clean, aug = cached_features(clips, args.encoder, args.augment, args.seed, args.features_dir, args.context)
     shipped = f"{args.encoder} states, {labels[args.context]}, per-speaker standardisation (shipped)"
     pitch = pitch_table(clips, args.features_dir)
-    loco, unheard = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
-                                         save=out / "loco", context=args.context, pitch=pitch)
+    try:
+        loco, unheard = leave_one_corpus_out(clean, aug, y, corpus, speaker, args.encoder, True, args,
+                                             save=out / "loco", context=args.context, pitch=pitch)
+        movement = movement_calibration(pitch, y, speaker, args.seed)
+    except DataError as e:  # e.g. too few clips with a measurable pitch
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     comparison[shipped] = loco
     oof, distance = by_speaker(clean, aug, y, corpus, speaker, args.encoder, args, args.context)
     in_domain = {c: scores(y[corpus == c], oof[corpus == c]) for c in sorted(set(corpus))}
     model, _ = fit(clean, aug, y, corpus, speaker, np.arange(len(y)), args.encoder, True, args, args.context)
     model.config.branch_familiarity = {"audio": thresholds(distance)}
-    model.config.voice_movement = movement_calibration(pitch, y, speaker, args.seed)
+    model.config.voice_movement = movement
     report = {"data": {c: int((corpus == c).sum()) for c in sorted(set(corpus))},
               "licences": [LICENCES[c] for c in sorted(set(corpus))],
               "classes": {"set": CLASS_SET, "from_emotion": CLASS_OF_EMOTION[CLASS_SET]},
