@@ -429,6 +429,8 @@ def test_training_continues_from_the_shipped_starter(meld_root, tmp_path):
     from training.featurize import Featurizer
 
     feats = Featurizer(trained, tmp_path / "cache")(load_meld(meld_root / "dev_sent_emo.csv"))
-    # the starter's voice is standardised per speaker: each item is voice_pair's, with its dialogue and alone
-    assert trained.config.voice_normalisation
-    assert feats.present["audio"].all() and feats.items["audio"][0].shape == (4 * trained.config.whisper_width,)
+    # the starter's voice is standardised per speaker: each item is voice_pair's, with its dialogue and alone, then
+    # how much its speaker's pitch moves (config.voice_movement, carried from the starter)
+    assert trained.config.voice_normalisation and trained.config.voice_movement
+    assert feats.present["audio"].all() and feats.items["audio"][0].shape == (4 * trained.config.whisper_width + 1,)
+    assert 0.0 <= feats.items["audio"][0][-1] <= 1.0
